@@ -1,0 +1,192 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Version is the protocol version this package speaks. A hello names it.
+const Version = 1
+
+// Operation names, as they appear in a request's "op" field.
+const (
+	OpHello  = "hello"
+	OpStatus = "status"
+	OpUnlock = "unlock"
+	OpLock   = "lock"
+	OpAdd    = "add"
+	OpList   = "list"
+	OpRemove = "remove"
+	OpSign   = "sign"
+	OpPasswd = "passwd"
+)
+
+// Operations lists every operation of this protocol version, in SPEC order.
+func Operations() []string {
+	return []string{OpHello, OpStatus, OpUnlock, OpLock, OpAdd, OpList, OpRemove, OpSign, OpPasswd}
+}
+
+// Request is the envelope of every request frame. Args holds the
+// operation's own message (HelloArgs, SignArgs, …) and may be absent for
+// operations that take none.
+type Request struct {
+	ID   uint64          `json:"id"`
+	Op   string          `json:"op"`
+	Args json.RawMessage `json:"args,omitempty"`
+}
+
+// Reply is the envelope of every reply frame: exactly one of Result and
+// Error is set. ID repeats the request's id; id 0 is reserved for errors
+// about the connection itself (a refused peer, a bad frame).
+type Reply struct {
+	ID     uint64          `json:"id"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  *Error          `json:"error,omitempty"`
+}
+
+// HelloArgs opens a conversation. Client is free text for the agent's log.
+type HelloArgs struct {
+	Version int    `json:"version"`
+	Client  string `json:"client,omitempty"`
+}
+
+// HelloResult names what the agent speaks.
+type HelloResult struct {
+	Version    int          `json:"version"`
+	Agent      string       `json:"agent"`
+	Operations []string     `json:"operations"`
+	Schemes    []SchemeInfo `json:"schemes"`
+}
+
+// SchemeInfo describes a signing scheme the agent knows.
+type SchemeInfo struct {
+	Name       string   `json:"name"`
+	Hosts      []string `json:"hosts"`
+	Operations []string `json:"operations"`
+}
+
+// StatusResult describes the agent's state. It never carries a secret.
+type StatusResult struct {
+	Version       string    `json:"version"`
+	Locked        bool      `json:"locked"`
+	VaultPresent  bool      `json:"vault_present"`
+	Credentials   int       `json:"credentials"`
+	UptimeSeconds int64     `json:"uptime_seconds"`
+	UnlockedAt    time.Time `json:"unlocked_at,omitzero"`
+	LockAfter     string    `json:"lock_after,omitempty"`
+	LockIdle      string    `json:"lock_idle,omitempty"`
+	MemlockBytes  int64     `json:"memlock_bytes"`
+	MemlockLimit  int64     `json:"memlock_limit"`
+}
+
+// UnlockArgs carries the vault passphrase.
+type UnlockArgs struct {
+	Passphrase Secret `json:"passphrase"`
+}
+
+// UnlockResult reports how many credentials were unlocked.
+type UnlockResult struct {
+	Credentials int `json:"credentials"`
+}
+
+// PasswdArgs changes the vault passphrase; the agent must be unlocked and
+// the current passphrase must be given again.
+type PasswdArgs struct {
+	Passphrase    Secret `json:"passphrase"`
+	NewPassphrase Secret `json:"new_passphrase"`
+}
+
+// AddArgs adds a credential. Secret is the API secret; APIKey is the public
+// key id the venue sees. Meta holds scheme-specific public settings.
+type AddArgs struct {
+	Name   string            `json:"name"`
+	Scheme string            `json:"scheme"`
+	APIKey string            `json:"api_key"`
+	Secret Secret            `json:"secret"`
+	Meta   map[string]string `json:"meta,omitempty"`
+}
+
+// CredentialInfo is a credential's public part.
+type CredentialInfo struct {
+	Name    string            `json:"name"`
+	Scheme  string            `json:"scheme"`
+	APIKey  string            `json:"api_key"`
+	Meta    map[string]string `json:"meta,omitempty"`
+	Created time.Time         `json:"created"`
+	Rotated time.Time         `json:"rotated"`
+	Version uint32            `json:"version"`
+}
+
+// ListResult lists credentials, sorted by name.
+type ListResult struct {
+	Credentials []CredentialInfo `json:"credentials"`
+}
+
+// RemoveArgs names the credential to delete.
+type RemoveArgs struct {
+	Name string `json:"name"`
+}
+
+// HTTPRequest is a request in the shape of ccxt's sign() result. Body is
+// UTF-8 text (form-encoded or JSON), signed exactly as sent.
+type HTTPRequest struct {
+	Method  string            `json:"method"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    string            `json:"body,omitempty"`
+}
+
+// SignArgs asks the agent to sign Request with the named credential.
+type SignArgs struct {
+	Credential string `json:"credential"`
+	HTTPRequest
+}
+
+// Empty is the result of operations that return nothing.
+type Empty struct{}
+
+// Secret is secret material on the wire: a base64 string in JSON. It is
+// decoded into a buffer of its own so the holder can Wipe it; JSON escapes
+// inside it are refused, because unescaping would leave a copy behind.
+type Secret []byte
+
+// errSecretEscapes is returned for a secret string with a backslash in it.
+var errSecretEscapes = errors.New("protocol: a secret must be a plain base64 string without JSON escapes")
+
+// UnmarshalJSON decodes the base64 string straight from the frame buffer
+// into a fresh slice, leaving no other copy.
+func (s *Secret) UnmarshalJSON(data []byte) error {
+	if bytes.Equal(data, []byte("null")) {
+		*s = nil
+		return nil
+	}
+	if len(data) < 2 || data[0] != '"' || data[len(data)-1] != '"' {
+		return errors.New("protocol: a secret must be a base64 string")
+	}
+	in := data[1 : len(data)-1]
+	if bytes.IndexByte(in, '\\') >= 0 {
+		return errSecretEscapes
+	}
+	out := make([]byte, base64.StdEncoding.DecodedLen(len(in)))
+	n, err := base64.StdEncoding.Decode(out, in)
+	if err != nil {
+		clear(out)
+		return errors.New("protocol: a secret must be standard base64 (RFC 4648, with padding)")
+	}
+	*s = out[:n]
+	return nil
+}
+
+// MarshalJSON encodes the secret as standard base64.
+func (s Secret) MarshalJSON() ([]byte, error) {
+	out := make([]byte, 0, base64.StdEncoding.EncodedLen(len(s))+2)
+	out = append(out, '"')
+	out = base64.StdEncoding.AppendEncode(out, s)
+	return append(out, '"'), nil
+}
+
+// Wipe overwrites the secret with zeros.
+func (s Secret) Wipe() { clear(s) }
