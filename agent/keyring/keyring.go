@@ -1,0 +1,458 @@
+// Package keyring holds the agent's unlocked secrets in locked memory
+// (memguard: mlocked, guard-paged, excluded from core dumps) and lends them,
+// one call at a time, to the code that signs; it locks on request, after a
+// maximum time unlocked and after a time idle.
+//
+// It must never hand a secret out beyond one call (Use lends it for the
+// length of a callback, and the slice must not be kept), never put plaintext
+// in a Go string or the ordinary heap (secrets are decrypted straight into
+// locked memory through Unlock's put, or copied there by Add), and never let
+// a secret outlive Lock: Lock wipes every secret and hands the memory back
+// before it returns (scratch slots are zeroed after every Use, and the
+// scratch pool is freed by Close).
+//
+// Secrets live in an arena: a few large locked chunks from which each
+// secret gets a 16-byte-aligned slot, because one memguard buffer per secret
+// locks at least a page each and meets RLIMIT_MEMLOCK after ~2,000
+// credentials. The budget is checked before every chunk is asked of
+// memguard (RLIMIT_MEMLOCK less VmLck, unless the process has CAP_IPC_LOCK),
+// because memguard panics, and can hang, when mlock fails. No Enclave is
+// opened on the signing path: Use costs a read lock, a map lookup, an atomic
+// store and a channel hand-off, and does not allocate.
+package keyring
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Errors. They are wrapped with detail; test with errors.Is. None ever
+// carries secret bytes.
+var (
+	ErrLocked   = errors.New("keyring: locked")
+	ErrUnlocked = errors.New("keyring: already unlocked")
+	ErrUnknown  = errors.New("keyring: unknown credential")
+	ErrExists   = errors.New("keyring: credential already exists")
+	ErrMemlock  = errors.New("keyring: cannot lock memory")
+)
+
+// Options configures a Keyring.
+type Options struct {
+	LockAfter time.Duration       // 0 = never: the longest the keyring stays unlocked
+	LockIdle  time.Duration       // 0 = never: lock after this long without a Use
+	OnLock    func(reason string) // called in its own goroutine after an automatic lock; for logging
+	Now       func() time.Time    // nil = time.Now; tests inject
+}
+
+// Credential is the public part of a credential: never a secret.
+type Credential struct {
+	Name, Scheme, APIKey string
+	Meta                 map[string]string
+}
+
+// MemStats reports what the keyring has mlocked and the process's limit.
+type MemStats struct {
+	LockedBytes int64 // bytes this keyring has mlocked (arena and scratch pool)
+	Limit       int64 // RLIMIT_MEMLOCK's soft limit; 0 when Unlimited
+	Unlimited   bool  // no limit applies (RLIM_INFINITY or CAP_IPC_LOCK)
+}
+
+// maxTick bounds how long the lock timer sleeps between checks, so that a
+// clock that jumps (a suspended machine, an injected clock) is noticed.
+const maxTick = time.Second
+
+// Keyring holds unlocked credentials. Its methods are safe for concurrent
+// use.
+type Keyring struct {
+	opts Options
+	now  func() time.Time
+
+	// lastUse is the time of the last Use, as nanoseconds since unlockedAt
+	// (a monotonic difference, so wall-clock steps do not move it).
+	lastUse atomic.Int64
+
+	mu         sync.RWMutex
+	st         *state // nil while locked
+	unlockedAt time.Time
+	unlocking  bool   // an Unlock is loading outside mu
+	abort      bool   // Lock or Close came while unlocking
+	closed     bool   // Close was called
+	gen        uint64 // bumped by every lock and unlock: stale timers do nothing
+	timer      *time.Timer
+	scratch    *scratchPool // made at first Unlock, kept until Close
+
+	// beforeDestroy, if set (by tests), sees each locked chunk after it is
+	// wiped and before it is unmapped.
+	beforeDestroy func([]byte)
+}
+
+// state is an unlocked keyring's contents.
+type state struct {
+	arena *arena
+	creds map[string]entry
+}
+
+type entry struct {
+	cred   Credential
+	secret []byte // in the arena
+	slot   span
+}
+
+// New returns a locked, empty keyring.
+func New(opts Options) *Keyring {
+	k := &Keyring{opts: opts, now: opts.Now}
+	if k.now == nil {
+		k.now = time.Now
+	}
+	return k
+}
+
+// Unlock fills an empty, locked keyring. load is given put, which reserves
+// n bytes of locked memory for credential c and returns the slice to decrypt
+// the secret into; count is the number of credentials and total the sum of
+// every n, which size the first chunk. put is safe for concurrent use and
+// fails once load has returned. If load returns an error, or any put fails,
+// every byte handed out is wiped and freed and the keyring stays locked.
+//
+// Loading runs without holding the keyring's lock, so Use, Locked and
+// friends answer at once (ErrLocked) meanwhile; a Lock during the load wins
+// and Unlock then fails with ErrLocked. Unlock returns ErrUnlocked if the
+// keyring is already unlocked or another Unlock is loading.
+func (k *Keyring) Unlock(count, total int, load func(put func(c Credential, n int) ([]byte, error)) error) error {
+	if count < 0 || total < 0 {
+		return fmt.Errorf("keyring: unlock: negative count %d or total %d", count, total)
+	}
+	k.mu.Lock()
+	switch {
+	case k.closed:
+		k.mu.Unlock()
+		return fmt.Errorf("keyring: closed: %w", ErrLocked)
+	case k.st != nil:
+		k.mu.Unlock()
+		return ErrUnlocked
+	case k.unlocking:
+		k.mu.Unlock()
+		return fmt.Errorf("%w: an unlock is in progress", ErrUnlocked)
+	}
+	if k.scratch == nil {
+		p, err := newScratchPool(scratchSlots())
+		if err != nil {
+			k.mu.Unlock()
+			return err
+		}
+		k.scratch = p
+	}
+	k.unlocking, k.abort = true, false
+	hook := k.beforeDestroy
+	k.mu.Unlock()
+
+	st, err := loadState(count, total, load, hook)
+
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.unlocking = false
+	if err != nil {
+		return err
+	}
+	if k.abort || k.closed {
+		st.destroy()
+		return fmt.Errorf("keyring: locked while unlocking: %w", ErrLocked)
+	}
+	k.st = st
+	k.unlockedAt = k.now()
+	k.lastUse.Store(0)
+	k.gen++
+	k.scheduleLocked(k.unlockedAt)
+	return nil
+}
+
+// loadState builds an unlocked state through load.
+func loadState(count, total int, load func(put func(c Credential, n int) ([]byte, error)) error, hook func([]byte)) (*state, error) {
+	st := &state{arena: newArena(hook), creds: make(map[string]entry, count)}
+	if total > 0 {
+		// Exactly what was asked for, with modest headroom for rounding
+		// and later adds; only the exact total if the headroom does not fit.
+		if err := st.arena.grow(total+total/32+count*slotAlign/4+4096, total); err != nil {
+			st.destroy()
+			return nil, err
+		}
+	}
+	var (
+		mu      sync.Mutex
+		done    bool
+		putErr  error
+		putFunc = func(c Credential, n int) ([]byte, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if done {
+				return nil, errors.New("keyring: put called after load returned")
+			}
+			if putErr != nil {
+				return nil, putErr
+			}
+			b, err := st.addLocked(c, n)
+			if err != nil {
+				putErr = err
+				return nil, err
+			}
+			return b, nil
+		}
+	)
+	err := load(putFunc)
+	mu.Lock()
+	done = true
+	if err == nil {
+		err = putErr
+	}
+	mu.Unlock()
+	if err != nil {
+		st.destroy()
+		return nil, err
+	}
+	return st, nil
+}
+
+// addLocked reserves n bytes for c; the caller serialises access to st.
+func (st *state) addLocked(c Credential, n int) ([]byte, error) {
+	if c.Name == "" {
+		return nil, errors.New("keyring: credential has no name")
+	}
+	if n <= 0 {
+		return nil, fmt.Errorf("keyring: credential %q: secret is empty", c.Name)
+	}
+	if _, ok := st.creds[c.Name]; ok {
+		return nil, fmt.Errorf("%w: %q", ErrExists, c.Name)
+	}
+	sp, err := st.arena.alloc(n)
+	if err != nil {
+		return nil, err
+	}
+	c.Meta = maps.Clone(c.Meta)
+	e := entry{cred: c, secret: st.arena.bytes(sp, n), slot: sp}
+	st.creds[c.Name] = e
+	return e.secret, nil
+}
+
+// destroy wipes and frees every secret.
+func (st *state) destroy() {
+	clear(st.creds)
+	st.creds = nil
+	st.arena.destroy()
+}
+
+// Lock wipes and frees every secret now. It waits for Use calls in flight
+// (they take microseconds) and is idempotent. reason is for the caller's
+// log; OnLock is called only for automatic locks.
+func (k *Keyring) Lock(reason string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.lockLocked()
+}
+
+// lockLocked locks the keyring; k.mu must be held.
+func (k *Keyring) lockLocked() {
+	if k.unlocking {
+		k.abort = true
+	}
+	if k.timer != nil {
+		k.timer.Stop()
+		k.timer = nil
+	}
+	k.gen++
+	if k.st == nil {
+		return
+	}
+	st := k.st
+	k.st = nil
+	k.unlockedAt = time.Time{}
+	st.destroy()
+}
+
+// Close locks the keyring and releases its scratch pool; for shutdown. The
+// keyring cannot be unlocked again.
+func (k *Keyring) Close() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.lockLocked()
+	k.closed = true
+	if k.scratch != nil {
+		k.scratch.destroy(k.beforeDestroy)
+		k.scratch = nil
+	}
+}
+
+// Locked reports whether the keyring is locked.
+func (k *Keyring) Locked() bool {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.st == nil
+}
+
+// Add copies secret into locked memory as credential c. The caller wipes
+// its own copy of secret.
+func (k *Keyring) Add(c Credential, secret []byte) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.st == nil {
+		return ErrLocked
+	}
+	dst, err := k.st.addLocked(c, len(secret))
+	if err != nil {
+		return err
+	}
+	copy(dst, secret)
+	return nil
+}
+
+// Remove wipes credential name's secret and forgets it.
+func (k *Keyring) Remove(name string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.st == nil {
+		return ErrLocked
+	}
+	e, ok := k.st.creds[name]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknown, name)
+	}
+	delete(k.st.creds, name)
+	k.st.arena.release(e.slot)
+	return nil
+}
+
+// Use lends credential name's secret and a zeroed ScratchSize-byte scratch
+// slot to f for the length of the call; both are locked memory and must not
+// be retained, nor converted to strings. The scratch slot is zeroed after f
+// returns. c is the keyring's own copy: f must not modify c.Meta. f must not
+// call back into the keyring. Use records the use for the idle timer.
+func (k *Keyring) Use(name string, f func(c Credential, secret, scratch []byte) error) error {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if k.st == nil {
+		return ErrLocked
+	}
+	e, ok := k.st.creds[name]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknown, name)
+	}
+	// Only move lastUse forward by a millisecond or more: the idle timer
+	// needs no finer grain, and parallel Uses then rarely write the same
+	// cache line.
+	if t := int64(k.now().Sub(k.unlockedAt)); t-k.lastUse.Load() >= int64(time.Millisecond) {
+		k.lastUse.Store(t)
+	}
+	i := <-k.scratch.free
+	defer k.scratch.release(i)
+	return f(e.cred, e.secret, k.scratch.slot(i))
+}
+
+// Credential returns the public part of credential name.
+func (k *Keyring) Credential(name string) (Credential, error) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if k.st == nil {
+		return Credential{}, ErrLocked
+	}
+	e, ok := k.st.creds[name]
+	if !ok {
+		return Credential{}, fmt.Errorf("%w: %q", ErrUnknown, name)
+	}
+	c := e.cred
+	c.Meta = maps.Clone(c.Meta)
+	return c, nil
+}
+
+// Len returns the number of credentials held; 0 when locked.
+func (k *Keyring) Len() int {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if k.st == nil {
+		return 0
+	}
+	return len(k.st.creds)
+}
+
+// UnlockedAt returns when the keyring was unlocked; zero when locked.
+func (k *Keyring) UnlockedAt() time.Time {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.unlockedAt
+}
+
+// MemStats reports what the keyring has mlocked and RLIMIT_MEMLOCK.
+func (k *Keyring) MemStats() MemStats {
+	lim := readMemlock()
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	var ms MemStats
+	if k.st != nil {
+		ms.LockedBytes += k.st.arena.locked
+	}
+	if k.scratch != nil {
+		ms.LockedBytes += k.scratch.locked()
+	}
+	ms.Unlimited = lim.unlimited
+	if !lim.unlimited {
+		ms.Limit = lim.limit
+	}
+	return ms
+}
+
+// scheduleLocked arms the lock timer for the current unlock; k.mu must be
+// held.
+func (k *Keyring) scheduleLocked(now time.Time) {
+	if k.timer != nil {
+		k.timer.Stop()
+		k.timer = nil
+	}
+	if k.opts.LockAfter <= 0 && k.opts.LockIdle <= 0 {
+		return
+	}
+	_, wait := k.dueLocked(now)
+	gen := k.gen
+	k.timer = time.AfterFunc(wait, func() { k.tick(gen) })
+}
+
+// dueLocked says why the keyring must lock at now, or how long until the
+// next check; k.mu must be held (read or write).
+func (k *Keyring) dueLocked(now time.Time) (reason string, wait time.Duration) {
+	wait = maxTick
+	up := now.Sub(k.unlockedAt)
+	if d := k.opts.LockAfter; d > 0 {
+		if up >= d {
+			return fmt.Sprintf("unlocked for %v (lock-after)", d), 0
+		}
+		wait = min(wait, d-up)
+	}
+	if d := k.opts.LockIdle; d > 0 {
+		idle := up - time.Duration(k.lastUse.Load())
+		if idle >= d {
+			return fmt.Sprintf("idle for %v (lock-idle)", d), 0
+		}
+		wait = min(wait, d-idle)
+	}
+	return "", wait
+}
+
+// tick is the lock timer: it locks if a limit has passed, else re-arms.
+func (k *Keyring) tick(gen uint64) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.st == nil || k.gen != gen {
+		return
+	}
+	now := k.now()
+	reason, _ := k.dueLocked(now)
+	if reason == "" {
+		k.scheduleLocked(now)
+		return
+	}
+	k.lockLocked()
+	if f := k.opts.OnLock; f != nil {
+		go f(reason)
+	}
+}

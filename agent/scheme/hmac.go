@@ -1,0 +1,75 @@
+package scheme
+
+import (
+	"crypto/sha256"
+	"hash"
+)
+
+// hmacSHA256 appends HMAC-SHA256(key, msg...) to dst; see hmacSum.
+func hmacSHA256(scratch, key, dst []byte, msg ...[]byte) []byte {
+	return hmacSum(sha256.New, scratch, key, dst, msg...)
+}
+
+// hmacSum appends HMAC(key, msg[0]||msg[1]||…) (RFC 2104) over the hash made
+// by newHash to dst and returns the extended slice.
+//
+// It exists because crypto/hmac copies the XORed key blocks (ipad/opad) into
+// the ordinary heap, where they outlive the call: those blocks are
+// key-equivalent. Here the key blocks are built in scratch, which the caller
+// lends from locked memory and which is wiped before return; a key longer
+// than the block size is hashed into scratch first. The key blocks are
+// written to the hash as whole blocks, which the standard library's SHA-2
+// implementations compress straight from the caller's slice without copying
+// them into the hash state. The hash object is Reset after each use, so no
+// midstate (a key-equivalent value) survives in it.
+//
+// Honest limit: Sum works on a stack copy of the hash state, so an inner
+// midstate can briefly sit in the goroutine's (unlocked) stack until that
+// memory is reused. Removing that needs our own compression function.
+//
+// scratch must hold at least two blocks of the hash; hmacSum panics
+// otherwise, since that is a programming error (Sign checks first).
+func hmacSum(newHash func() hash.Hash, scratch, key, dst []byte, msg ...[]byte) []byte {
+	h := newHash()
+	bs := h.BlockSize()
+	if len(scratch) < 2*bs {
+		panic("scheme: hmac scratch smaller than two hash blocks")
+	}
+	used := scratch[: 2*bs : 2*bs]
+	defer clear(used)
+	defer h.Reset()
+	ipad := used[:bs:bs]
+	opad := used[bs:]
+
+	k := key
+	if len(k) > bs {
+		h.Write(k)
+		k = h.Sum(opad[:0]) // the hashed key lives in the opad block until overwritten below
+		h.Reset()
+	}
+	for i := range ipad {
+		var b byte
+		if i < len(k) {
+			b = k[i]
+		}
+		ipad[i] = b ^ 0x36
+	}
+	// k may alias opad: each k[i] is read before opad[i] is written.
+	for i := range opad {
+		var b byte
+		if i < len(k) {
+			b = k[i]
+		}
+		opad[i] = b ^ 0x5c
+	}
+
+	h.Write(ipad)
+	for _, m := range msg {
+		h.Write(m)
+	}
+	inner := h.Sum(ipad[:0]) // ipad is spent; keep the inner digest in locked memory too
+	h.Reset()
+	h.Write(opad)
+	h.Write(inner)
+	return h.Sum(dst)
+}

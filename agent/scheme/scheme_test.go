@@ -1,0 +1,55 @@
+package scheme
+
+import (
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestTable(t *testing.T) {
+	names := Names()
+	require.NotEmpty(t, names)
+	assert.True(t, slices.IsSorted(names))
+	for _, n := range names {
+		s, ok := Lookup(n)
+		require.True(t, ok, n)
+		assert.Equal(t, n, s.Name())
+		assert.NotEmpty(t, s.Hosts())
+	}
+	_, ok := Lookup("nope")
+	assert.False(t, ok)
+	// Names hands out a fresh slice: changing it changes nothing here.
+	names[0] = "x"
+	assert.NotEqual(t, "x", Names()[0])
+}
+
+// TestImportsStayPure holds the package to its doc comment: standard library
+// only, and nothing that reaches the network, the clock's owner, a logger
+// or the agent.
+func TestImportsStayPure(t *testing.T) {
+	fset := token.NewFileSet()
+	files, err := filepath.Glob("*.go")
+	require.NoError(t, err)
+	forbidden := []string{"net/http", "log", "log/slog", "os", "os/exec", "unsafe", "math/rand", "crypto/hmac"}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.ImportsOnly)
+		require.NoError(t, err)
+		for _, imp := range f.Imports {
+			path, err := strconv.Unquote(imp.Path.Value)
+			require.NoError(t, err)
+			first, _, _ := strings.Cut(path, "/")
+			assert.NotContains(t, first, ".", "%s imports %s: schemes use the standard library only", name, path)
+			assert.NotContains(t, forbidden, path, "%s imports %s", name, path)
+		}
+	}
+}
