@@ -1,0 +1,510 @@
+// Package agent is the keyward daemon: it owns the vault, keeps unlocked
+// secrets in the keyring, signs requests with the schemes, and serves the
+// protocol on a Unix socket to peers it has identified through the kernel.
+//
+// It must never send a secret to a peer, write one to the log, or act for
+// a peer whose identity it could not read.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keyward/keyward/agent/keyring"
+	"github.com/keyward/keyward/agent/peercred"
+	"github.com/keyward/keyward/agent/scheme"
+	"github.com/keyward/keyward/agent/vault"
+	"github.com/keyward/keyward/protocol"
+)
+
+// Version is keyward's release version.
+const Version = "0.1.0"
+
+// Config configures an Agent.
+type Config struct {
+	VaultPath string
+	LockAfter time.Duration // lock after this long unlocked; 0 = never
+	LockIdle  time.Duration // lock after this long without a signature; 0 = never
+	Log       *slog.Logger
+	Now       func() time.Time // nil = time.Now
+	// OwnerUID is the uid that may administer the agent; root may too.
+	OwnerUID uint32
+}
+
+// Agent implements protocol.Agent over the vault and the keyring.
+type Agent struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	started time.Time
+	kr      *keyring.Keyring
+
+	mu    sync.Mutex // guards vault; held across vault writes
+	vault *vault.Vault
+}
+
+var _ protocol.Agent = (*Agent)(nil)
+
+// New returns a locked agent for the vault at cfg.VaultPath. The vault
+// need not exist yet: it is read at unlock.
+func New(cfg Config) *Agent {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &Agent{cfg: cfg, log: cfg.Log, now: cfg.Now}
+	a.started = a.now()
+	a.kr = keyring.New(keyring.Options{
+		LockAfter: cfg.LockAfter,
+		LockIdle:  cfg.LockIdle,
+		Now:       cfg.Now,
+		OnLock:    a.autoLocked,
+	})
+	return a
+}
+
+// Close locks the agent, wiping every secret, and releases locked memory.
+func (a *Agent) Close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.kr.Close()
+	a.closeVaultLocked()
+}
+
+// AuthorizePeer decides whether a peer may talk to the agent at all. Until
+// per-bot policy exists, only the owner and root may.
+func (a *Agent) AuthorizePeer(c peercred.Cred) error {
+	if c.UID == a.cfg.OwnerUID || c.UID == 0 {
+		return nil
+	}
+	return fmt.Errorf("only uid %d (the agent's owner) and root may connect", a.cfg.OwnerUID)
+}
+
+// authorize checks the caller carried in ctx. Unknown means denied.
+func (a *Agent) authorize(ctx context.Context, op string) (peercred.Cred, error) {
+	c, err := peercred.FromContext(ctx)
+	if err != nil {
+		a.log.Warn("denied: unknown caller", "op", op)
+		return c, protocol.Errorf(protocol.CodeDenied, "the agent cannot tell who is asking, so it refuses")
+	}
+	if err := a.AuthorizePeer(c); err != nil {
+		a.log.Warn("denied", "op", op, "uid", c.UID, "pid", c.PID, "reason", err.Error())
+		return c, protocol.Errorf(protocol.CodeDenied, "uid %d may not %s: %v", c.UID, op, err)
+	}
+	return c, nil
+}
+
+// Hello names the protocol version, the operations and the schemes.
+func (a *Agent) Hello(ctx context.Context, args protocol.HelloArgs) (*protocol.HelloResult, error) {
+	if _, err := a.authorize(ctx, protocol.OpHello); err != nil {
+		return nil, err
+	}
+	res := &protocol.HelloResult{
+		Version:    protocol.Version,
+		Agent:      "keyward/" + Version,
+		Operations: protocol.Operations(),
+	}
+	for _, name := range scheme.Names() {
+		s, _ := scheme.Lookup(name)
+		res.Schemes = append(res.Schemes, protocol.SchemeInfo{
+			Name: name, Hosts: s.Hosts(), Operations: []string{protocol.OpSign},
+		})
+	}
+	return res, nil
+}
+
+// Status reports the agent's state.
+func (a *Agent) Status(ctx context.Context) (*protocol.StatusResult, error) {
+	if _, err := a.authorize(ctx, protocol.OpStatus); err != nil {
+		return nil, err
+	}
+	ms := a.kr.MemStats()
+	res := &protocol.StatusResult{
+		Version:       Version,
+		Locked:        a.kr.Locked(),
+		UptimeSeconds: int64(a.now().Sub(a.started).Seconds()),
+		UnlockedAt:    a.kr.UnlockedAt(),
+		MemlockBytes:  ms.LockedBytes,
+		MemlockLimit:  ms.Limit,
+	}
+	if ms.Unlimited {
+		res.MemlockLimit = -1
+	}
+	if a.cfg.LockAfter > 0 {
+		res.LockAfter = a.cfg.LockAfter.String()
+	}
+	if a.cfg.LockIdle > 0 {
+		res.LockIdle = a.cfg.LockIdle.String()
+	}
+	if !res.Locked {
+		res.VaultPresent = true
+		res.Credentials = a.kr.Len()
+		return res, nil
+	}
+	f, err := vault.Open(a.cfg.VaultPath)
+	switch {
+	case errors.Is(err, vault.ErrNotExist):
+	case err != nil:
+		return nil, a.vaultError("status", err)
+	default:
+		res.VaultPresent = true
+		res.Credentials = len(f.Records())
+	}
+	return res, nil
+}
+
+// Unlock opens the vault with a passphrase and moves every secret into
+// locked memory. The passphrase is wiped by the caller (protocol.Handle).
+func (a *Agent) Unlock(ctx context.Context, args protocol.UnlockArgs) (*protocol.UnlockResult, error) {
+	peer, err := a.authorize(ctx, protocol.OpUnlock)
+	if err != nil {
+		return nil, err
+	}
+	if len(args.Passphrase) == 0 {
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "unlock needs a passphrase")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.kr.Locked() {
+		return nil, protocol.Errorf(protocol.CodeAlreadyUnlocked, "the agent is already unlocked")
+	}
+	start := time.Now()
+	f, err := vault.Open(a.cfg.VaultPath)
+	if err != nil {
+		return nil, a.vaultError("unlock", err)
+	}
+	recs := f.Records()
+	var v *vault.Vault
+	err = a.kr.Unlock(len(recs), f.SecretBytes(), func(put func(keyring.Credential, int) ([]byte, error)) error {
+		var err error
+		v, err = f.Unlock(args.Passphrase, func(r vault.Record, n int) ([]byte, error) {
+			return put(credentialOf(r), n)
+		})
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, vault.ErrWrongPassphrase) {
+			a.log.Warn("unlock refused: wrong passphrase", "uid", peer.UID, "pid", peer.PID)
+		}
+		return nil, a.vaultError("unlock", err)
+	}
+	a.closeVaultLocked()
+	a.vault = v
+	a.log.Info("unlocked", "credentials", len(recs), "uid", peer.UID, "duration", time.Since(start).Round(time.Millisecond))
+	return &protocol.UnlockResult{Credentials: len(recs)}, nil
+}
+
+// Lock wipes every plaintext secret at once.
+func (a *Agent) Lock(ctx context.Context) error {
+	peer, err := a.authorize(ctx, protocol.OpLock)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.kr.Lock("locked by uid " + fmt.Sprint(peer.UID))
+	a.closeVaultLocked()
+	a.log.Info("locked", "uid", peer.UID, "pid", peer.PID)
+	return nil
+}
+
+// LockNow locks the agent on the owner's behalf outside any connection,
+// as on SIGUSR1.
+func (a *Agent) LockNow(reason string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.kr.Lock(reason)
+	a.closeVaultLocked()
+	a.log.Info("locked", "reason", reason)
+}
+
+// autoLocked runs after the keyring locked itself (idle or max time).
+func (a *Agent) autoLocked(reason string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.kr.Locked() {
+		a.closeVaultLocked()
+	}
+	a.log.Info("locked", "reason", reason)
+}
+
+// closeVaultLocked drops the unlocked vault and its data key. a.mu held.
+func (a *Agent) closeVaultLocked() {
+	if a.vault != nil {
+		a.vault.Close()
+		a.vault = nil
+	}
+}
+
+// Add seals a new credential into the vault and unlocks it at once.
+func (a *Agent) Add(ctx context.Context, args protocol.AddArgs) (*protocol.CredentialInfo, error) {
+	peer, err := a.authorize(ctx, protocol.OpAdd)
+	if err != nil {
+		return nil, err
+	}
+	if err := vault.ValidName(args.Name); err != nil {
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "%v", err)
+	}
+	if _, ok := scheme.Lookup(args.Scheme); !ok {
+		return nil, protocol.Errorf(protocol.CodeUnsupported, "unknown scheme %q: this agent knows %s", args.Scheme, strings.Join(scheme.Names(), ", "))
+	}
+	if args.APIKey == "" {
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "credential %q needs an API key (the public key id the venue shows)", args.Name)
+	}
+	if len(args.Secret) == 0 {
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "credential %q needs a secret", args.Name)
+	}
+	if err := validMeta(args.Meta); err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.vault == nil {
+		return nil, errLocked()
+	}
+	rec := vault.Record{Name: args.Name, Scheme: args.Scheme, APIKey: args.APIKey, Meta: args.Meta}
+	if err := a.kr.Add(credentialOf(rec), args.Secret); err != nil {
+		return nil, a.keyringError(args.Name, err)
+	}
+	if err := a.vault.Add(rec, args.Secret); err != nil {
+		a.kr.Remove(args.Name)
+		return nil, a.vaultError("add", err)
+	}
+	for _, r := range a.vault.Records() {
+		if r.Name == args.Name {
+			rec = r
+		}
+	}
+	a.log.Info("credential added", "credential", args.Name, "scheme", args.Scheme, "uid", peer.UID)
+	info := infoOf(rec)
+	return &info, nil
+}
+
+// validMeta bounds public metadata and checks the keys the agent reads.
+func validMeta(m map[string]string) error {
+	if len(m) > 32 {
+		return protocol.Errorf(protocol.CodeBadRequest, "at most 32 metadata entries")
+	}
+	for k, v := range m {
+		if k == "" || len(k) > 64 || len(v) > 4096 {
+			return protocol.Errorf(protocol.CodeBadRequest, "metadata key %.64q: keys are 1-64 bytes, values at most 4096", k)
+		}
+	}
+	if hosts, ok := m["hosts"]; ok {
+		for _, h := range strings.Split(hosts, ",") {
+			if h = strings.TrimSpace(h); h == "" || strings.ContainsAny(h, "/:@ ") {
+				return protocol.Errorf(protocol.CodeBadRequest, "metadata hosts: %q is not a host name (give names like api.example.com, comma-separated)", h)
+			}
+		}
+	}
+	return nil
+}
+
+// List returns every credential's public part; it works while locked.
+func (a *Agent) List(ctx context.Context) (*protocol.ListResult, error) {
+	if _, err := a.authorize(ctx, protocol.OpList); err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	v := a.vault
+	var recs []vault.Record
+	if v != nil {
+		recs = v.Records()
+	}
+	a.mu.Unlock()
+	if v == nil {
+		f, err := vault.Open(a.cfg.VaultPath)
+		if err != nil {
+			return nil, a.vaultError("list", err)
+		}
+		recs = f.Records()
+	}
+	res := &protocol.ListResult{Credentials: make([]protocol.CredentialInfo, 0, len(recs))}
+	for _, r := range recs {
+		res.Credentials = append(res.Credentials, infoOf(r))
+	}
+	return res, nil
+}
+
+// Remove deletes a credential from the vault for good and wipes it.
+func (a *Agent) Remove(ctx context.Context, args protocol.RemoveArgs) error {
+	peer, err := a.authorize(ctx, protocol.OpRemove)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.vault == nil {
+		return errLocked()
+	}
+	if err := a.vault.Remove(args.Name); err != nil {
+		if errors.Is(err, vault.ErrNoRecord) {
+			return unknownCredential(args.Name)
+		}
+		return a.vaultError("remove", err)
+	}
+	if err := a.kr.Remove(args.Name); err != nil && !errors.Is(err, keyring.ErrUnknown) {
+		return a.keyringError(args.Name, err)
+	}
+	a.log.Info("credential removed", "credential", args.Name, "uid", peer.UID)
+	return nil
+}
+
+// ChangePassphrase re-wraps the vault's data key under a new passphrase,
+// after checking the current one.
+func (a *Agent) ChangePassphrase(ctx context.Context, args protocol.PasswdArgs) error {
+	peer, err := a.authorize(ctx, protocol.OpPasswd)
+	if err != nil {
+		return err
+	}
+	if len(args.Passphrase) == 0 || len(args.NewPassphrase) == 0 {
+		return protocol.Errorf(protocol.CodeBadRequest, "passwd needs the current and the new passphrase")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.vault == nil {
+		return errLocked()
+	}
+	if err := a.vault.CheckPassphrase(args.Passphrase); err != nil {
+		return a.vaultError("passwd", err)
+	}
+	if err := a.vault.ChangePassphrase(args.NewPassphrase, a.vault.Params()); err != nil {
+		return a.vaultError("passwd", err)
+	}
+	a.log.Info("passphrase changed", "uid", peer.UID)
+	return nil
+}
+
+// Sign signs a request with a credential. The secret is lent from locked
+// memory for the length of the scheme's call and never leaves it.
+func (a *Agent) Sign(ctx context.Context, args protocol.SignArgs) (*protocol.HTTPRequest, error) {
+	peer, err := a.authorize(ctx, protocol.OpSign)
+	if err != nil {
+		return nil, err
+	}
+	if args.Credential == "" {
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "sign needs a credential name")
+	}
+	u, err := url.Parse(args.URL)
+	if err != nil || u.Host == "" {
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "url %.200q is not an absolute URL", args.URL)
+	}
+	if u.Scheme != "https" {
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "keyward signs only https URLs, not %s://", u.Scheme)
+	}
+	if args.Method == "" {
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "sign needs an HTTP method")
+	}
+	host := strings.ToLower(u.Hostname())
+	now := a.now()
+	var out scheme.Request
+	err = a.kr.Use(args.Credential, func(c keyring.Credential, secret, scratch []byte) error {
+		s, ok := scheme.Lookup(c.Scheme)
+		if !ok {
+			return protocol.Errorf(protocol.CodeUnsupported, "credential %q uses scheme %q, which this agent does not know", c.Name, c.Scheme)
+		}
+		if !scheme.HostAllowed(s, c.Meta, host) {
+			return protocol.Errorf(protocol.CodeDenied, "credential %q signs only for %s hosts (%s), not %s: add other hosts with `keyward add --host`", c.Name, c.Scheme, strings.Join(scheme.AllowedHosts(s, c.Meta), ", "), host)
+		}
+		var err error
+		out, err = s.Sign(scheme.Input{
+			Request: scheme.Request{Method: strings.ToUpper(args.Method), URL: args.URL, Headers: args.Headers, Body: args.Body},
+			APIKey:  c.APIKey,
+			Secret:  secret,
+			Scratch: scratch,
+			Meta:    c.Meta,
+			Now:     now,
+		})
+		return err
+	})
+	if err != nil {
+		var re *scheme.RequestError
+		var pe *protocol.Error
+		switch {
+		case errors.As(err, &pe):
+			if pe.Code == protocol.CodeDenied {
+				a.log.Warn("sign denied", "credential", args.Credential, "host", host, "uid", peer.UID, "pid", peer.PID)
+			}
+			return nil, pe
+		case errors.As(err, &re):
+			return nil, protocol.Errorf(protocol.CodeBadRequest, "%s", re.Msg)
+		default:
+			return nil, a.keyringError(args.Credential, err)
+		}
+	}
+	if a.log.Enabled(ctx, slog.LevelDebug) {
+		a.log.Debug("signed", "credential", args.Credential, "method", out.Method, "host", host, "path", u.Path, "uid", peer.UID, "pid", peer.PID)
+	}
+	return &protocol.HTTPRequest{Method: out.Method, URL: out.URL, Headers: out.Headers, Body: out.Body}, nil
+}
+
+func credentialOf(r vault.Record) keyring.Credential {
+	return keyring.Credential{Name: r.Name, Scheme: r.Scheme, APIKey: r.APIKey, Meta: r.Meta}
+}
+
+func infoOf(r vault.Record) protocol.CredentialInfo {
+	return protocol.CredentialInfo{
+		Name: r.Name, Scheme: r.Scheme, APIKey: r.APIKey, Meta: r.Meta,
+		Created: r.Created, Rotated: r.Rotated, Version: r.Version,
+	}
+}
+
+func errLocked() *protocol.Error {
+	return protocol.Errorf(protocol.CodeLocked, "the agent is locked: run `keyward unlock`")
+}
+
+func unknownCredential(name string) *protocol.Error {
+	return protocol.Errorf(protocol.CodeUnknownCredential, "no credential named %q: see `keyward list`", name)
+}
+
+// keyringError turns a keyring error into a wire error.
+func (a *Agent) keyringError(name string, err error) error {
+	switch {
+	case errors.Is(err, keyring.ErrLocked):
+		return errLocked()
+	case errors.Is(err, keyring.ErrUnknown):
+		return unknownCredential(name)
+	case errors.Is(err, keyring.ErrExists):
+		return protocol.Errorf(protocol.CodeExists, "a credential named %q exists already: remove it first with `keyward rm %s`", name, name)
+	case errors.Is(err, keyring.ErrMemlock):
+		a.log.Error("cannot lock memory for secrets", "err", err)
+		return protocol.Errorf(protocol.CodeMemlock, "%v", err)
+	}
+	a.log.Error("keyring", "credential", name, "err", err)
+	return protocol.ErrorReply(0, err).Error
+}
+
+// vaultError turns a vault error into a wire error. Vault errors never
+// carry secret material, so their text is safe to pass on to the owner.
+func (a *Agent) vaultError(op string, err error) error {
+	switch {
+	case errors.Is(err, vault.ErrNotExist), errors.Is(err, fs.ErrNotExist):
+		return protocol.Errorf(protocol.CodeNoVault, "there is no vault at %s: create one with `keyward init`", a.cfg.VaultPath)
+	case errors.Is(err, vault.ErrWrongPassphrase):
+		return protocol.Errorf(protocol.CodeWrongPassphrase, "wrong passphrase: the vault was not unlocked")
+	case errors.Is(err, vault.ErrRecordExists), errors.Is(err, keyring.ErrExists):
+		return protocol.Errorf(protocol.CodeExists, "%v", err)
+	case errors.Is(err, keyring.ErrMemlock):
+		a.log.Error("cannot lock memory for secrets", "op", op, "err", err)
+		return protocol.Errorf(protocol.CodeMemlock, "%v", err)
+	case errors.Is(err, vault.ErrCorrupt), errors.Is(err, vault.ErrTampered),
+		errors.Is(err, vault.ErrPermissions), errors.Is(err, vault.ErrUnsupportedVersion):
+		a.log.Error("vault unusable", "op", op, "err", err)
+		return protocol.Errorf(protocol.CodeVault, "%v", err)
+	}
+	a.log.Error("vault", "op", op, "err", err)
+	if errors.Is(err, os.ErrPermission) {
+		return protocol.Errorf(protocol.CodeVault, "%v", err)
+	}
+	return protocol.ErrorReply(0, err).Error
+}

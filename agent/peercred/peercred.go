@@ -1,0 +1,65 @@
+// Package peercred reads who is on the other end of a Unix socket from the
+// kernel (SO_PEERCRED) and carries that identity in a context.
+//
+// The identity is read once, when a connection is accepted, and bound to
+// the connection for its life. This package must never derive an identity
+// from anything a peer says, and never treat a PID alone as one: the PID is
+// kept for the log, because it may be reused once the peer exits.
+package peercred
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"golang.org/x/sys/unix"
+)
+
+// Cred is a peer's identity as the kernel recorded it at connect time.
+type Cred struct {
+	UID uint32
+	GID uint32
+	PID int32
+}
+
+func (c Cred) String() string { return fmt.Sprintf("uid=%d gid=%d pid=%d", c.UID, c.GID, c.PID) }
+
+// Get reads the credentials of the process that connected c.
+func Get(c *net.UnixConn) (Cred, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return Cred{}, fmt.Errorf("peercred: %w", err)
+	}
+	var ucred *unix.Ucred
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		ucred, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return Cred{}, fmt.Errorf("peercred: %w", err)
+	}
+	if serr != nil {
+		return Cred{}, fmt.Errorf("peercred: SO_PEERCRED: %w", serr)
+	}
+	return Cred{UID: ucred.Uid, GID: ucred.Gid, PID: ucred.Pid}, nil
+}
+
+type ctxKey struct{}
+
+// NewContext returns a context that carries cred.
+func NewContext(ctx context.Context, cred Cred) context.Context {
+	return context.WithValue(ctx, ctxKey{}, cred)
+}
+
+// ErrUnknown is returned by FromContext when ctx carries no identity.
+var ErrUnknown = errors.New("peercred: the caller's identity is unknown")
+
+// FromContext returns the identity carried by ctx, or ErrUnknown. A caller
+// that gets ErrUnknown must deny.
+func FromContext(ctx context.Context) (Cred, error) {
+	c, ok := ctx.Value(ctxKey{}).(Cred)
+	if !ok {
+		return Cred{}, ErrUnknown
+	}
+	return c, nil
+}

@@ -1,0 +1,282 @@
+package agent
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/keyward/keyward/agent/peercred"
+	"github.com/keyward/keyward/protocol"
+)
+
+// ServerConfig bounds what clients may hold of the server. Zero values
+// take the defaults in parentheses.
+type ServerConfig struct {
+	MaxConns      int           // open connections (4096)
+	MaxInFlight   int           // requests being handled per connection (128)
+	MaxTotal      int           // requests being handled in all (1024)
+	FrameTimeout  time.Duration // to finish a frame once its header came (10s)
+	IdleTimeout   time.Duration // a connection with nothing in flight and no frame is closed after (5m)
+	WriteTimeout  time.Duration // to write a reply to a client that does not read (10s)
+	AcceptBackoff time.Duration // pause after a failed accept (50ms)
+}
+
+func (c ServerConfig) withDefaults() ServerConfig {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defd := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.MaxConns, 4096)
+	def(&c.MaxInFlight, 128)
+	def(&c.MaxTotal, 1024)
+	defd(&c.FrameTimeout, 10*time.Second)
+	defd(&c.IdleTimeout, 5*time.Minute)
+	defd(&c.WriteTimeout, 10*time.Second)
+	defd(&c.AcceptBackoff, 50*time.Millisecond)
+	return c
+}
+
+// Server accepts connections on a Unix socket, reads each peer's identity
+// once, and runs every request through protocol.Handle against an Agent:
+// decode, call, encode, nothing more.
+type Server struct {
+	agent     protocol.Agent
+	authorize func(peercred.Cred) error
+	log       *slog.Logger
+	cfg       ServerConfig
+
+	total chan struct{} // semaphore over all in-flight requests
+	conns chan struct{} // semaphore over open connections
+	wg    sync.WaitGroup
+}
+
+// NewServer returns a server for a. authorize decides, at accept, whether
+// a peer may talk to the agent at all; nil refuses everyone.
+func NewServer(a protocol.Agent, authorize func(peercred.Cred) error, log *slog.Logger, cfg ServerConfig) *Server {
+	cfg = cfg.withDefaults()
+	if authorize == nil {
+		authorize = func(peercred.Cred) error { return errors.New("no peer is authorised") }
+	}
+	return &Server{
+		agent:     a,
+		authorize: authorize,
+		log:       log,
+		cfg:       cfg,
+		total:     make(chan struct{}, cfg.MaxTotal),
+		conns:     make(chan struct{}, cfg.MaxConns),
+	}
+}
+
+// Serve accepts connections on ln until ctx is done, then closes ln and
+// every connection and waits for their handlers to return.
+func (s *Server) Serve(ctx context.Context, ln *net.UnixListener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		<-ctx.Done()
+		ln.Close()
+	}()
+	defer s.wg.Wait()
+	for {
+		nc, err := ln.AcceptUnix()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || isTemporary(err) {
+				s.log.Warn("accept failed; retrying", "err", err)
+				time.Sleep(s.cfg.AcceptBackoff)
+				continue
+			}
+			return fmt.Errorf("agent: accept: %w", err)
+		}
+		select {
+		case s.conns <- struct{}{}:
+		default:
+			s.log.Warn("connection refused: at the connection limit", "max_conns", s.cfg.MaxConns)
+			s.refuse(nc, protocol.Errorf(protocol.CodeBusy, "the agent is at its limit of %d connections: try again later", s.cfg.MaxConns))
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() { <-s.conns }()
+			s.serveConn(ctx, nc)
+		}()
+	}
+}
+
+// isTemporary reports accept errors that pass (too many open files, …).
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+// refuse sends a connection-level error (id 0) and closes the connection.
+func (s *Server) refuse(nc net.Conn, e *protocol.Error) {
+	nc.SetWriteDeadline(time.Now().Add(time.Second))
+	if body, err := protocol.EncodeReply(&protocol.Reply{ID: 0, Error: e}); err == nil {
+		protocol.WriteFrame(nc, body)
+	}
+	nc.Close()
+}
+
+// serverConn is one accepted connection.
+type serverConn struct {
+	s      *Server
+	nc     *net.UnixConn
+	peer   peercred.Cred
+	log    *slog.Logger
+	wmu    sync.Mutex // serialises reply writes
+	sem    chan struct{}
+	cancel context.CancelFunc
+}
+
+func (s *Server) serveConn(ctx context.Context, nc *net.UnixConn) {
+	cred, err := peercred.Get(nc)
+	if err != nil {
+		s.log.Warn("connection refused: cannot read peer credentials", "err", err)
+		s.refuse(nc, protocol.Errorf(protocol.CodeDenied, "the agent could not identify this process"))
+		return
+	}
+	if err := s.authorize(cred); err != nil {
+		s.log.Warn("connection refused", "uid", cred.UID, "gid", cred.GID, "pid", cred.PID, "reason", err.Error())
+		s.refuse(nc, protocol.Errorf(protocol.CodeDenied, "uid %d may not use this agent: %v", cred.UID, err))
+		return
+	}
+	ctx, cancel := context.WithCancel(peercred.NewContext(ctx, cred))
+	c := &serverConn{
+		s: s, nc: nc, peer: cred, cancel: cancel,
+		log: s.log.With("uid", cred.UID, "pid", cred.PID),
+		sem: make(chan struct{}, s.cfg.MaxInFlight),
+	}
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	defer stop()
+	c.log.Debug("connection accepted")
+	c.readLoop(ctx)
+	// Let the handlers in flight write their replies (a client may have
+	// half-closed after its last request), then close.
+	for range cap(c.sem) {
+		c.sem <- struct{}{}
+	}
+	cancel()
+	nc.Close()
+	c.log.Debug("connection closed")
+}
+
+func (c *serverConn) readLoop(ctx context.Context) {
+	cfg := c.s.cfg
+	var hdr [4]byte
+	for {
+		// A client may idle between requests, but not forever while
+		// holding nothing in flight; once a frame starts it must finish.
+		c.nc.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+		if _, err := io.ReadFull(c.nc, hdr[:]); err != nil {
+			c.readFailed(err, "between frames")
+			return
+		}
+		n := binary.BigEndian.Uint32(hdr[:])
+		if n == 0 || n > protocol.MaxFrameSize {
+			e := &protocol.FrameSizeError{Size: n}
+			c.log.Warn("closing connection: bad frame size", "size", n)
+			c.fatal(protocol.Errorf(protocol.CodeBadFrame, "%s; closing the connection", e.Error()))
+			return
+		}
+		c.nc.SetReadDeadline(time.Now().Add(cfg.FrameTimeout))
+		body := make([]byte, n)
+		if _, err := io.ReadFull(c.nc, body); err != nil {
+			c.readFailed(err, "inside a frame")
+			return
+		}
+		req, err := protocol.DecodeRequest(body)
+		if err != nil && protocol.CodeOf(err) == protocol.CodeBadFrame {
+			clear(body)
+			c.log.Warn("closing connection: undecodable frame", "err", err.Error())
+			c.fatal(err.(*protocol.Error))
+			return
+		}
+		// Back-pressure: stop reading when this connection, or the agent
+		// as a whole, has as much in flight as it allows.
+		select {
+		case c.sem <- struct{}{}:
+		case <-ctx.Done():
+			clear(body)
+			return
+		}
+		select {
+		case c.s.total <- struct{}{}:
+		case <-ctx.Done():
+			<-c.sem
+			clear(body)
+			return
+		}
+		go c.handle(ctx, req, err, body)
+	}
+}
+
+func (c *serverConn) readFailed(err error, where string) {
+	switch {
+	case errors.Is(err, io.EOF) && where == "between frames":
+		return
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.log.Info("closing connection: client silent too long", "where", where)
+	case errors.Is(err, net.ErrClosed):
+	default:
+		c.log.Debug("connection read ended", "where", where, "err", err)
+	}
+}
+
+// handle runs one request and writes its reply. body is wiped afterwards:
+// the request's arguments alias it and may have carried a secret.
+func (c *serverConn) handle(ctx context.Context, req *protocol.Request, decodeErr error, body []byte) {
+	defer func() { <-c.sem; <-c.s.total }()
+	var reply *protocol.Reply
+	if decodeErr != nil {
+		reply = protocol.ErrorReply(req.ID, decodeErr)
+	} else {
+		reply = protocol.Handle(ctx, c.s.agent, req)
+	}
+	clear(body)
+	out, err := protocol.EncodeReply(reply)
+	if err != nil {
+		c.log.Error("encode reply", "op", req.Op, "err", err)
+		return
+	}
+	c.write(out)
+}
+
+func (c *serverConn) write(body []byte) {
+	frame, err := protocol.AppendFrame(make([]byte, 0, 4+len(body)), body)
+	if err != nil {
+		c.log.Error("reply too large", "size", len(body))
+		frame, _ = protocol.AppendFrame(nil, []byte(`{"id":0,"error":{"code":"internal","message":"reply too large"}}`))
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+	if _, err := c.nc.Write(frame); err != nil {
+		c.log.Info("closing connection: cannot write reply", "err", err)
+		c.cancel()
+	}
+}
+
+// fatal sends a connection-level error and ends the connection.
+func (c *serverConn) fatal(e *protocol.Error) {
+	if body, err := protocol.EncodeReply(&protocol.Reply{ID: 0, Error: e}); err == nil {
+		c.write(body)
+	}
+}
