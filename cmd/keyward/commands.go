@@ -1,0 +1,450 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/keyward/keyward/agent"
+	"github.com/keyward/keyward/agent/vault"
+	"github.com/keyward/keyward/client"
+	"github.com/keyward/keyward/protocol"
+)
+
+func initCommand() *command {
+	var path string
+	var memMiB, timeCost uint
+	return &command{
+		name: "init", nargs: 0,
+		setup: func(fs *flag.FlagSet) {
+			fs.StringVar(&path, "vault", "", "vault file (default $KEYWARD_VAULT or the standard location)")
+			def := vault.DefaultParams()
+			fs.UintVar(&memMiB, "argon2-memory", uint(def.MemoryKiB/1024), "Argon2id memory in MiB")
+			fs.UintVar(&timeCost, "argon2-time", uint(def.Time), "Argon2id passes")
+		},
+		run: func(ctx context.Context, u *ui, _ []string) error {
+			if path == "" {
+				path = vaultPath()
+			}
+			params := vault.DefaultParams()
+			params.MemoryKiB = uint32(memMiB) * 1024
+			params.Time = uint32(timeCost)
+			if _, err := os.Stat(path); err == nil {
+				return failure(fmt.Sprintf("a vault exists already at %s; nothing was changed", path),
+					"to start over, move that file away first; to change its passphrase, run `keyward passwd`")
+			}
+			pass, err := u.readSecret("New vault passphrase", true)
+			if err != nil {
+				return err
+			}
+			defer clear(pass)
+			if err := vault.Create(path, pass, params); err != nil {
+				return err
+			}
+			if u.json {
+				return u.printJSON(map[string]string{"vault": path})
+			}
+			u.println("Created an empty vault at %s.", path)
+			u.note("next: start the agent (`keyward agent`), then `keyward unlock` and `keyward add`")
+			return nil
+		},
+	}
+}
+
+func agentCommand() *command {
+	var socket, vaultFile, level string
+	var lockAfter, lockIdle time.Duration
+	var logJSON bool
+	return &command{
+		name: "agent", nargs: 0,
+		setup: func(fs *flag.FlagSet) {
+			fs.StringVar(&socket, "socket", "", "socket path (default $KEYWARD_SOCK or the standard location)")
+			fs.StringVar(&vaultFile, "vault", "", "vault file (default $KEYWARD_VAULT or the standard location)")
+			fs.DurationVar(&lockAfter, "lock-after", 0, "lock this long after unlocking (0: never)")
+			fs.DurationVar(&lockIdle, "lock-idle", 0, "lock after this long without a signature (0: never)")
+			fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+			fs.BoolVar(&logJSON, "log-json", false, "log JSON lines instead of text")
+		},
+		run: func(ctx context.Context, u *ui, _ []string) error {
+			if socket == "" {
+				socket = protocol.SocketPath()
+			}
+			if vaultFile == "" {
+				vaultFile = vaultPath()
+			}
+			var lv slog.Level
+			if err := lv.UnmarshalText([]byte(level)); err != nil {
+				return usageError("--log-level %q: use debug, info, warn or error", level)
+			}
+			if lockAfter < 0 || lockIdle < 0 {
+				return usageError("--lock-after and --lock-idle take a positive duration such as 8h or 30m")
+			}
+			opts := &slog.HandlerOptions{Level: lv}
+			var h slog.Handler = slog.NewTextHandler(u.stderr, opts)
+			if logJSON {
+				h = slog.NewJSONHandler(u.stderr, opts)
+			}
+			err := agent.Run(ctx, agent.RunConfig{
+				Config: agent.Config{
+					VaultPath: vaultFile, LockAfter: lockAfter, LockIdle: lockIdle,
+					Log: slog.New(h), OwnerUID: uint32(os.Getuid()),
+				},
+				SocketPath: socket,
+			})
+			if errors.Is(err, agent.ErrAlreadyRunning) {
+				return failure(err.Error(), "`keyward status` talks to the running agent")
+			}
+			return err
+		},
+	}
+}
+
+func unlockCommand() *command {
+	return &command{
+		name: "unlock", nargs: 0,
+		run: func(ctx context.Context, u *ui, _ []string) error {
+			c, err := dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			pass, err := u.readSecret("Vault passphrase", false)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			defer cancel()
+			res, err := c.Unlock(ctx, protocol.UnlockArgs{Passphrase: pass})
+			clear(pass)
+			if protocol.HasCode(err, protocol.CodeAlreadyUnlocked) {
+				u.note("the agent is already unlocked")
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if u.json {
+				return u.printJSON(res)
+			}
+			u.println("Unlocked %d credential%s.", res.Credentials, plural(res.Credentials))
+			return nil
+		},
+	}
+}
+
+func lockCommand() *command {
+	return &command{
+		name: "lock", nargs: 0,
+		run: func(ctx context.Context, u *ui, _ []string) error {
+			c, err := dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if err := c.Lock(ctx); err != nil {
+				return err
+			}
+			if u.json {
+				return u.printJSON(map[string]bool{"locked": true})
+			}
+			u.println("Locked: every secret is wiped from the agent's memory.")
+			return nil
+		},
+	}
+}
+
+func statusCommand() *command {
+	return &command{
+		name: "status", nargs: 0,
+		run: func(ctx context.Context, u *ui, _ []string) error {
+			c, err := dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			st, err := c.Status(ctx)
+			if err != nil {
+				return err
+			}
+			if u.json {
+				return u.printJSON(st)
+			}
+			state := "unlocked"
+			if st.Locked {
+				state = "locked"
+			}
+			w := tabwriter.NewWriter(u.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "agent:\tkeyward %s on %s\n", st.Version, c.Path())
+			fmt.Fprintf(w, "state:\t%s\n", state)
+			if st.VaultPresent {
+				fmt.Fprintf(w, "credentials:\t%d\n", st.Credentials)
+			} else {
+				fmt.Fprintf(w, "vault:\tnone yet (run `keyward init`)\n")
+			}
+			fmt.Fprintf(w, "uptime:\t%s\n", (time.Duration(st.UptimeSeconds) * time.Second).String())
+			if !st.UnlockedAt.IsZero() {
+				fmt.Fprintf(w, "unlocked at:\t%s\n", st.UnlockedAt.UTC().Format(time.RFC3339))
+			}
+			if st.LockAfter != "" {
+				fmt.Fprintf(w, "lock after:\t%s\n", st.LockAfter)
+			}
+			if st.LockIdle != "" {
+				fmt.Fprintf(w, "lock when idle:\t%s\n", st.LockIdle)
+			}
+			limit := "unlimited"
+			if st.MemlockLimit >= 0 {
+				limit = byteSize(st.MemlockLimit)
+			}
+			fmt.Fprintf(w, "locked memory:\t%s of %s\n", byteSize(st.MemlockBytes), limit)
+			return w.Flush()
+		},
+	}
+}
+
+func addCommand() *command {
+	var schemeName, apiKey, secretFile string
+	var hosts multiFlag
+	return &command{
+		name: "add", args: "NAME --scheme SCHEME --api-key ID", nargs: 1,
+		setup: func(fs *flag.FlagSet) {
+			fs.StringVar(&schemeName, "scheme", "", "signing scheme (see `keyward status`; e.g. binance)")
+			fs.StringVar(&apiKey, "api-key", "", "the public API key id the venue shows")
+			fs.StringVar(&secretFile, "secret-file", "", "read the secret from this file instead of the terminal or stdin")
+			fs.Var(&hosts, "host", "another host this credential may sign for (repeatable)")
+		},
+		run: func(ctx context.Context, u *ui, args []string) error {
+			name := args[0]
+			if schemeName == "" || apiKey == "" {
+				return usageError("usage: keyward add NAME --scheme SCHEME --api-key ID (both flags are required)")
+			}
+			if err := vault.ValidName(name); err != nil {
+				return usageError("%v", err)
+			}
+			c, err := dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			secret, err := readSecretFrom(u, secretFile)
+			if err != nil {
+				return err
+			}
+			defer clear(secret)
+			var meta map[string]string
+			if len(hosts) > 0 {
+				meta = map[string]string{"hosts": strings.Join(hosts, ",")}
+			}
+			info, err := c.Add(ctx, protocol.AddArgs{Name: name, Scheme: schemeName, APIKey: apiKey, Secret: secret, Meta: meta})
+			if err != nil {
+				return err
+			}
+			if u.json {
+				return u.printJSON(info)
+			}
+			u.println("Added %s (%s, API key %s).", info.Name, info.Scheme, info.APIKey)
+			return nil
+		},
+	}
+}
+
+// readSecretFrom reads a credential secret from a file, or else from the
+// terminal or stdin. One trailing newline is dropped from a file.
+func readSecretFrom(u *ui, path string) ([]byte, error) {
+	if path == "" {
+		return u.readSecret("API secret", false)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, failure(fmt.Sprintf("secret file: %v", err))
+	}
+	defer f.Close()
+	b, err := readLine(f)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) == 0 {
+		return nil, failure(fmt.Sprintf("secret file %s is empty", path))
+	}
+	return b, nil
+}
+
+func listCommand() *command {
+	return &command{
+		name: "list", nargs: 0,
+		run: func(ctx context.Context, u *ui, _ []string) error {
+			res, err := listCredentials(ctx, u)
+			if err != nil {
+				return err
+			}
+			if u.json {
+				return u.printJSON(res)
+			}
+			if len(res.Credentials) == 0 {
+				u.note("no credentials yet: add one with `keyward add NAME --scheme binance --api-key ID`")
+				return nil
+			}
+			w := tabwriter.NewWriter(u.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "NAME\tSCHEME\tAPI KEY\tCREATED\tROTATED")
+			for _, c := range res.Credentials {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", c.Name, c.Scheme, c.APIKey,
+					c.Created.UTC().Format(time.DateOnly), c.Rotated.UTC().Format(time.DateOnly))
+			}
+			return w.Flush()
+		},
+	}
+}
+
+// listCredentials asks the agent, or, when no agent runs, reads the
+// vault's metadata directly: it is readable without the passphrase.
+func listCredentials(ctx context.Context, u *ui) (*protocol.ListResult, error) {
+	c, err := dial()
+	if err == nil {
+		defer c.Close()
+		return c.List(ctx)
+	}
+	if !client.IsUnreachable(err) {
+		return nil, err
+	}
+	f, ferr := vault.Open(vaultPath())
+	if ferr != nil {
+		if errors.Is(ferr, vault.ErrNotExist) {
+			return nil, failure(fmt.Sprintf("no agent is running and there is no vault at %s", vaultPath()),
+				"create a vault with `keyward init`, then start the agent with `keyward agent`")
+		}
+		return nil, ferr
+	}
+	u.note("no agent is running; read the vault file %s directly", f.Path())
+	res := &protocol.ListResult{Credentials: []protocol.CredentialInfo{}}
+	for _, r := range f.Records() {
+		res.Credentials = append(res.Credentials, protocol.CredentialInfo{
+			Name: r.Name, Scheme: r.Scheme, APIKey: r.APIKey, Meta: r.Meta,
+			Created: r.Created, Rotated: r.Rotated, Version: r.Version,
+		})
+	}
+	return res, nil
+}
+
+func rmCommand() *command {
+	return &command{
+		name: "rm", args: "NAME", nargs: 1,
+		run: func(ctx context.Context, u *ui, args []string) error {
+			c, err := dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if err := c.Remove(ctx, protocol.RemoveArgs{Name: args[0]}); err != nil {
+				return err
+			}
+			if u.json {
+				return u.printJSON(map[string]string{"removed": args[0]})
+			}
+			u.println("Removed %s: its sealed record is deleted from the vault.", args[0])
+			return nil
+		},
+	}
+}
+
+func signCommand() *command {
+	var body string
+	var headers multiFlag
+	return &command{
+		name: "sign", args: "NAME METHOD URL [--body BODY] [--header 'Name: value']", nargs: 3,
+		setup: func(fs *flag.FlagSet) {
+			fs.StringVar(&body, "body", "", "request body, exactly as it will be sent")
+			fs.Var(&headers, "header", "a request header 'Name: value' (repeatable)")
+		},
+		run: func(ctx context.Context, u *ui, args []string) error {
+			h := make(map[string]string, len(headers))
+			for _, kv := range headers {
+				k, v, ok := strings.Cut(kv, ":")
+				if !ok || strings.TrimSpace(k) == "" {
+					return usageError("--header %q: write it as 'Name: value'", kv)
+				}
+				h[strings.TrimSpace(k)] = strings.TrimSpace(v)
+			}
+			c, err := dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			signed, err := c.Sign(ctx, protocol.SignArgs{
+				Credential:  args[0],
+				HTTPRequest: protocol.HTTPRequest{Method: args[1], URL: args[2], Headers: h, Body: body},
+			})
+			if err != nil {
+				return err
+			}
+			return u.printJSON(signed)
+		},
+	}
+}
+
+func passwdCommand() *command {
+	return &command{
+		name: "passwd", nargs: 0,
+		run: func(ctx context.Context, u *ui, _ []string) error {
+			c, err := dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			old, err := u.readSecret("Current vault passphrase", false)
+			if err != nil {
+				return err
+			}
+			defer clear(old)
+			pass, err := u.readSecret("New vault passphrase", true)
+			if err != nil {
+				return err
+			}
+			defer clear(pass)
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			defer cancel()
+			if err := c.ChangePassphrase(ctx, protocol.PasswdArgs{Passphrase: old, NewPassphrase: pass}); err != nil {
+				return err
+			}
+			if u.json {
+				return u.printJSON(map[string]bool{"changed": true})
+			}
+			u.println("Changed the vault passphrase.")
+			return nil
+		},
+	}
+}
+
+func versionCommand() *command {
+	return &command{
+		name: "version", nargs: 0,
+		run: func(ctx context.Context, u *ui, _ []string) error {
+			if u.json {
+				return u.printJSON(map[string]any{"version": agent.Version, "protocol": protocol.Version})
+			}
+			u.println("keyward %s (protocol %d)", agent.Version, protocol.Version)
+			return nil
+		},
+	}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
