@@ -1,0 +1,122 @@
+package e2e
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// lockedBuffer is a bytes.Buffer safe to read while a process writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startAgent initialises a vault and runs `keyward agent` on a socket in
+// dir, stopping it with SIGINT when the test ends.
+func startAgent(t *testing.T, dir string) (sock string, logs *lockedBuffer) {
+	t.Helper()
+	sock = filepath.Join(dir, "run", "agent.sock")
+	vault := filepath.Join(dir, "vault")
+	initCmd := exec.Command(keywardBin, "init", "--vault", vault, "--argon2-memory", "8", "--argon2-time", "1")
+	initCmd.Stdin = strings.NewReader("correct horse battery staple\n")
+	out, err := initCmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	logs = &lockedBuffer{}
+	agent := exec.Command(keywardBin, "agent", "--socket", sock, "--vault", vault)
+	agent.Stderr = logs
+	require.NoError(t, agent.Start())
+	t.Cleanup(func() {
+		agent.Process.Signal(syscall.SIGINT)
+		agent.Wait()
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			c.Close()
+			return sock, logs
+		}
+		require.True(t, time.Now().Before(deadline), "agent did not start: %s", logs.String())
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// runAs runs keyward as uid:gid against sock and returns its exit code and
+// stderr.
+func runAs(t *testing.T, uid, gid uint32, sock string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(keywardBin, args...)
+	cmd.Env = []string{"KEYWARD_SOCK=" + sock, "PATH=/usr/bin:/bin", "HOME=/"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), stderr.String()
+	}
+	require.NoError(t, err)
+	return 0, stderr.String()
+}
+
+// TestOtherUIDIsRefused runs the client as another user. The socket's
+// directory (0700) keeps it out first; and where the filesystem is opened
+// up by mistake, the agent still refuses it by the uid the kernel reports.
+func TestOtherUIDIsRefused(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("switching the client to another uid needs root")
+	}
+	const nobody = 65534
+	dir, err := os.MkdirTemp("", "kw-peer-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	sock, logs := startAgent(t, dir)
+
+	fi, err := os.Stat(filepath.Dir(sock))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "socket directory")
+	fi, err = os.Stat(sock)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "socket")
+
+	code, stderr := runAs(t, nobody, nobody, sock, "status")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "permission denied", "the filesystem refuses first")
+
+	// Open the filesystem up, as a careless deployment might.
+	require.NoError(t, os.Chmod(filepath.Dir(sock), 0o755))
+	require.NoError(t, os.Chmod(sock, 0o666))
+	code, stderr = runAs(t, nobody, nobody, sock, "status")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "keyward: error: uid 65534 may not use this agent: only uid 0 (the agent's owner) and root may connect")
+	assert.Eventually(t, func() bool {
+		return strings.Contains(logs.String(), "connection refused") && strings.Contains(logs.String(), "uid=65534")
+	}, 5*time.Second, 20*time.Millisecond, "the refusal is logged with the uid: %s", logs.String())
+
+	code, stderr = runAs(t, 0, 0, sock, "status")
+	assert.Equal(t, 0, code, stderr)
+}
