@@ -4,6 +4,8 @@ GO          ?= go
 BIN         ?= bin/keyward
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 10s
+# Minimising each new input can take up to a minute by default; keep short runs short.
+FUZZMIN     ?= 5s
 
 .PHONY: all build test check run fuzz clean
 
@@ -32,9 +34,9 @@ run: build
 
 ## fuzz: run each fuzz target for FUZZTIME (make fuzz FUZZTIME=10m)
 fuzz:
-	$(GO) test -run='^$$' -fuzz='^FuzzReadFrame$$' -fuzztime=$(FUZZTIME) ./protocol
-	$(GO) test -run='^$$' -fuzz='^FuzzOpen$$' -fuzztime=$(FUZZTIME) ./agent/vault
-	$(GO) test -run='^$$' -fuzz='^FuzzBinanceSign$$' -fuzztime=$(FUZZTIME) ./agent/scheme
+	$(GO) test -run='^$$' -fuzz='^FuzzReadFrame$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMIN) ./protocol
+	$(GO) test -run='^$$' -fuzz='^FuzzOpen$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMIN) ./agent/vault
+	$(GO) test -run='^$$' -fuzz='^FuzzBinanceSign$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMIN) ./agent/scheme
 
 clean:
 	rm -rf bin
