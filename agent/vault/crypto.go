@@ -12,9 +12,13 @@ import (
 	"golang.org/x/crypto/hkdf"
 )
 
-// deriveKEK stretches the passphrase. The caller clears the result.
+// deriveKEK stretches the passphrase and then wipes it: the passphrase is
+// not needed past this point, so no copy of it outlives the derivation.
+// The caller clears the result.
 func deriveKEK(passphrase []byte, salt []byte, p Params) []byte {
-	return argon2.IDKey(passphrase, salt, p.Time, p.MemoryKiB, p.Threads, keySize)
+	kek := argon2.IDKey(passphrase, salt, p.Time, p.MemoryKiB, p.Threads, keySize)
+	clear(passphrase)
+	return kek
 }
 
 // newGCM returns AES-256-GCM under key. The cipher keeps its own expanded

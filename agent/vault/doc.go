@@ -22,6 +22,10 @@
 //     buffers the caller owns (locked memory), the data key lives in a memguard
 //     LockedBuffer, and every other copy is cleared as soon as it is used.
 //
+// Every function that takes a passphrase (Create, Unlock, ChangePassphrase,
+// CheckPassphrase) wipes it as soon as Argon2id has derived the key from
+// it: pass a buffer you no longer need.
+//
 // Open reads metadata (names, schemes, API keys, dates) without the
 // passphrase. That metadata is authenticated only by Unlock: a locked vault's
 // listing is as trustworthy as the disk it came from.

@@ -12,10 +12,11 @@ import (
 )
 
 // cheap keeps Argon2id fast under -race; real vaults use DefaultParams.
-var (
-	cheap      = Params{Time: 1, MemoryKiB: 64, Threads: 1}
-	passphrase = []byte("correct horse battery staple")
-)
+var cheap = Params{Time: 1, MemoryKiB: 64, Threads: 1}
+
+// passphrase returns a fresh copy of the tests' passphrase: the vault
+// wipes every passphrase it is given once the key is derived.
+func passphrase() []byte { return []byte("correct horse battery staple") }
 
 // secrets collects what Unlock decrypts. Tests use the ordinary heap; the
 // keyring hands out locked memory.
@@ -30,7 +31,7 @@ func (s secrets) dst(rec Record, n int) ([]byte, error) {
 func newVault(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "keyward", "vault")
-	require.NoError(t, Create(path, passphrase, cheap))
+	require.NoError(t, Create(path, passphrase(), cheap))
 	return path
 }
 
@@ -46,7 +47,7 @@ func unlock(path string, pass []byte) (*Vault, secrets, error) {
 
 func mustUnlock(t *testing.T, path string) (*Vault, secrets) {
 	t.Helper()
-	v, s, err := unlock(path, passphrase)
+	v, s, err := unlock(path, passphrase())
 	require.NoError(t, err)
 	t.Cleanup(v.Close)
 	return v, s

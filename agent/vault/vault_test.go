@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -69,7 +70,7 @@ func TestRoundTrip(t *testing.T) {
 	assert.NotContains(t, f.Records()[0].Meta, "x")
 
 	s := secrets{}
-	v2, err := f.Unlock(passphrase, s.dst)
+	v2, err := f.Unlock(passphrase(), s.dst)
 	require.NoError(t, err)
 	defer v2.Close()
 	require.Len(t, s, len(testRecords))
@@ -101,17 +102,17 @@ func TestUnlockFailures(t *testing.T) {
 		require.ErrorIs(t, err, ErrWrongPassphrase)
 	})
 	t.Run("dst fails", func(t *testing.T) {
-		_, err := f.Unlock(passphrase, func(Record, int) ([]byte, error) { return nil, errors.New("out of locked memory") })
+		_, err := f.Unlock(passphrase(), func(Record, int) ([]byte, error) { return nil, errors.New("out of locked memory") })
 		require.ErrorContains(t, err, "out of locked memory")
 		assert.ErrorContains(t, err, "credential 0x_okx")
 	})
 	t.Run("dst wrong size", func(t *testing.T) {
-		_, err := f.Unlock(passphrase, func(_ Record, n int) ([]byte, error) { return make([]byte, n+1), nil })
+		_, err := f.Unlock(passphrase(), func(_ Record, n int) ([]byte, error) { return make([]byte, n+1), nil })
 		require.ErrorContains(t, err, "want 1")
 	})
 	t.Run("dst larger capacity", func(t *testing.T) {
 		s := secrets{}
-		v, err := f.Unlock(passphrase, func(r Record, n int) ([]byte, error) {
+		v, err := f.Unlock(passphrase(), func(r Record, n int) ([]byte, error) {
 			b := make([]byte, n, n+100)
 			s[r.Name] = b
 			return b, nil
@@ -197,7 +198,7 @@ func TestPermissionHintQuotesPath(t *testing.T) {
 }
 
 // Every proper prefix of a vault is corrupt: never a panic, never a wrong
-// passphrase.
+// passphrase().
 func TestTruncated(t *testing.T) {
 	raw := readFile(t, populated(t))
 	path := filepath.Join(t.TempDir(), "vault")
@@ -232,7 +233,7 @@ func TestFlippedByte(t *testing.T) {
 }
 
 // Deliberate edits with a recomputed sum. Edits to the kdf or key line can
-// only show as a wrong passphrase (the KEK or the wrapped key changed, so
+// only show as a wrong passphrase() (the KEK or the wrapped key changed, so
 // the data key cannot be unwrapped to check anything else); edits anywhere
 // else are ErrTampered: caught by the file MAC on Unlock, or by Open when
 // records are out of order or duplicated. The "remac" cases recompute the MAC
@@ -241,7 +242,7 @@ func TestFlippedByte(t *testing.T) {
 func TestTampered(t *testing.T) {
 	path := populated(t)
 	raw := readFile(t, path)
-	other := readFile(t, populated(t)) // same passphrase, other data key
+	other := readFile(t, populated(t)) // same passphrase(), other data key
 	// lines: 0 version, 1 kdf, 2 key, 3..5 records (0x_okx, binance-main, kraken.bot-1), 6 mac, 7 sum
 	lines := func() [][]byte { return splitLines(raw) }
 	replace := func(l []byte, old, new string) []byte {
@@ -292,17 +293,17 @@ func TestTampered(t *testing.T) {
 		{"key line from another vault", func(l [][]byte) []byte { l[2] = splitLines(other)[2]; return resum(l) }, ErrWrongPassphrase, "unlock"},
 		{"remac: rename record", func(l [][]byte) []byte {
 			l[4] = replace(l[4], "binance-main", "binance-mair")
-			return remac(t, l, passphrase)
+			return remac(t, l, passphrase())
 		}, ErrTampered, "unlock"},
 		{"remac: edit meta", func(l [][]byte) []byte {
 			l[4] = replace(l[4], `"exchange":"binance"`, `"exchange":"bybit"`)
-			return remac(t, l, passphrase)
+			return remac(t, l, passphrase())
 		}, ErrTampered, "unlock"},
 		{"remac: edit version", func(l [][]byte) []byte {
 			l[4] = replace(l[4], `"version":1`, `"version":2`)
-			return remac(t, l, passphrase)
+			return remac(t, l, passphrase())
 		}, ErrTampered, "unlock"},
-		{"remac: swap sealed blobs", func(l [][]byte) []byte { swapSealed(l); return remac(t, l, passphrase) }, ErrTampered, "unlock"},
+		{"remac: swap sealed blobs", func(l [][]byte) []byte { swapSealed(l); return remac(t, l, passphrase()) }, ErrTampered, "unlock"},
 	}
 	dir := t.TempDir()
 	for i, tt := range tests {
@@ -316,7 +317,7 @@ func TestTampered(t *testing.T) {
 			}
 			require.NoError(t, err, "an intact, well-formed file opens while locked")
 			s := secrets{}
-			_, err = f.Unlock(passphrase, s.dst)
+			_, err = f.Unlock(passphrase(), s.dst)
 			require.ErrorIs(t, err, tt.want)
 			assert.NotErrorIs(t, err, ErrCorrupt)
 			if !strings.HasPrefix(tt.name, "remac") {
@@ -327,7 +328,7 @@ func TestTampered(t *testing.T) {
 			}
 		})
 	}
-	_, _, err := unlock(path, passphrase)
+	_, _, err := unlock(path, passphrase())
 	require.NoError(t, err, "the original still unlocks")
 }
 
@@ -335,13 +336,13 @@ func TestCreateExisting(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "vault")
 	writeFile(t, path, []byte("someone's precious file\n"))
-	err := Create(path, passphrase, cheap)
+	err := Create(path, passphrase(), cheap)
 	require.ErrorIs(t, err, ErrExists)
 	assert.ErrorIs(t, err, fs.ErrExist)
 	assert.Equal(t, "someone's precious file\n", string(readFile(t, path)))
 
 	require.NoError(t, os.Mkdir(filepath.Join(dir, "d"), 0o700))
-	require.ErrorIs(t, Create(filepath.Join(dir, "d"), passphrase, cheap), ErrExists)
+	require.ErrorIs(t, Create(filepath.Join(dir, "d"), passphrase(), cheap), ErrExists)
 	assert.Equal(t, []string{"d", "vault"}, listDir(t, dir))
 }
 
@@ -350,7 +351,7 @@ func TestCreateExisting(t *testing.T) {
 func TestCreateRace(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "vault")
-	err := create(path, passphrase, cheap, func(stage string) error {
+	err := create(path, passphrase(), cheap, func(stage string) error {
 		if stage == "rename" {
 			return Create(path, []byte("the other one"), cheap)
 		}
@@ -365,7 +366,7 @@ func TestCreateRace(t *testing.T) {
 func TestCreateRefuses(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "vault")
 	assert.ErrorContains(t, Create(path, nil, cheap), "passphrase is empty")
-	assert.ErrorContains(t, Create(path, passphrase, Params{Time: 1, MemoryKiB: 32, Threads: 1}), "memory m=32 KiB is out of range")
+	assert.ErrorContains(t, Create(path, passphrase(), Params{Time: 1, MemoryKiB: 32, Threads: 1}), "memory m=32 KiB is out of range")
 	assert.NoFileExists(t, path)
 }
 
@@ -400,9 +401,9 @@ func TestChangePassphrase(t *testing.T) {
 	path := populated(t)
 	before := splitLines(readFile(t, path))
 	v, _ := mustUnlock(t, path)
-	newPass := []byte("tr0ub4dor&3")
+	newPass := func() []byte { return []byte("tr0ub4dor&3") }
 	newParams := Params{Time: 2, MemoryKiB: 128, Threads: 2}
-	require.NoError(t, v.ChangePassphrase(newPass, newParams))
+	require.NoError(t, v.ChangePassphrase(newPass(), newParams))
 
 	after := splitLines(readFile(t, path))
 	require.Len(t, after, len(before))
@@ -411,23 +412,23 @@ func TestChangePassphrase(t *testing.T) {
 	assert.NotEqual(t, before[2], after[2], "re-wrapped")
 	assert.Equal(t, before[3:6], after[3:6], "record lines are untouched")
 
-	_, _, err := unlock(path, passphrase)
+	_, _, err := unlock(path, passphrase())
 	assert.ErrorIs(t, err, ErrWrongPassphrase)
 	f, err := Open(path)
 	require.NoError(t, err)
 	assert.Equal(t, newParams, f.Params())
-	_, s, err := unlock(path, newPass)
+	_, s, err := unlock(path, newPass())
 	require.NoError(t, err)
 	assert.Equal(t, "k", string(s["0x_okx"]))
 
 	// The vault keeps working with the new header.
 	require.NoError(t, v.Remove("0x_okx"))
-	_, s, err = unlock(path, newPass)
+	_, s, err = unlock(path, newPass())
 	require.NoError(t, err)
 	assert.Len(t, s, 2)
 
 	assert.ErrorContains(t, v.ChangePassphrase(nil, cheap), "new passphrase is empty")
-	assert.ErrorContains(t, v.ChangePassphrase(newPass, Params{}), "out of range")
+	assert.ErrorContains(t, v.ChangePassphrase(newPass(), Params{}), "out of range")
 }
 
 func TestAddRemoveRotate(t *testing.T) {
@@ -487,7 +488,7 @@ func TestAddRemoveRotate(t *testing.T) {
 	assert.Equal(t, uint32(7), old.Version)
 
 	require.NoError(t, v.Rotate(Record{Name: "old", Scheme: "s2", APIKey: "new-key"}, []byte("new-secret")))
-	_, s, err := unlock(path, passphrase)
+	_, s, err := unlock(path, passphrase())
 	require.NoError(t, err)
 	assert.Equal(t, "new-secret", string(s["old"]))
 	old = byName("old")
@@ -515,7 +516,7 @@ func TestAddRemoveRotate(t *testing.T) {
 	v.Close()
 	assert.ErrorIs(t, v.Add(Record{Name: "late", Scheme: "s"}, []byte("s")), ErrClosed)
 	assert.ErrorIs(t, v.Remove("old"), ErrClosed)
-	assert.ErrorIs(t, v.ChangePassphrase(passphrase, cheap), ErrClosed)
+	assert.ErrorIs(t, v.ChangePassphrase(passphrase(), cheap), ErrClosed)
 	v.Close() // idempotent
 }
 
@@ -546,7 +547,7 @@ func TestFailedWrite(t *testing.T) {
 
 			v.hook = nil
 			require.NoError(t, v.Add(Record{Name: "new", Scheme: "s"}, []byte("s")))
-			_, s, err := unlock(path, passphrase)
+			_, s, err := unlock(path, passphrase())
 			require.NoError(t, err, "the vault's memory matched the old file")
 			assert.Len(t, s, 4)
 		})
@@ -574,7 +575,7 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	_, s, err := unlock(path, passphrase)
+	_, s, err := unlock(path, passphrase())
 	require.NoError(t, err)
 	assert.Len(t, s, 8)
 	assert.Equal(t, "bot-3", string(s["bot-3"]))
@@ -635,7 +636,7 @@ func TestValidName(t *testing.T) {
 	}
 }
 
-// No error, whatever went wrong, carries a passphrase or a secret.
+// No error, whatever went wrong, carries a passphrase() or a secret.
 func TestErrorsCarryNoSecrets(t *testing.T) {
 	path := populated(t)
 	var errs []error
@@ -658,4 +659,40 @@ func TestErrorsCarryNoSecrets(t *testing.T) {
 			assert.NotContains(t, err.Error(), s)
 		}
 	}
+}
+
+// TestPassphrasesAreWipedOnceDerived checks that every function taking a
+// passphrase wipes it after the derivation, right or wrong.
+func TestPassphrasesAreWipedOnceDerived(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vault")
+	zero := func(b []byte) bool { return !slices.ContainsFunc(b, func(c byte) bool { return c != 0 }) }
+
+	p := passphrase()
+	require.NoError(t, Create(path, p, cheap))
+	assert.True(t, zero(p), "Create")
+
+	f, err := Open(path)
+	require.NoError(t, err)
+	wrong := []byte("not the passphrase")
+	_, err = f.Unlock(wrong, secrets{}.dst)
+	assert.ErrorIs(t, err, ErrWrongPassphrase)
+	assert.True(t, zero(wrong), "Unlock with a wrong passphrase")
+
+	p = passphrase()
+	v, err := f.Unlock(p, secrets{}.dst)
+	require.NoError(t, err)
+	defer v.Close()
+	assert.True(t, zero(p), "Unlock")
+
+	p = passphrase()
+	require.NoError(t, v.CheckPassphrase(p))
+	assert.True(t, zero(p), "CheckPassphrase")
+	wrong = []byte("not the passphrase")
+	assert.ErrorIs(t, v.CheckPassphrase(wrong), ErrWrongPassphrase)
+	assert.True(t, zero(wrong), "CheckPassphrase with a wrong passphrase")
+
+	p = []byte("a new passphrase")
+	require.NoError(t, v.ChangePassphrase(p, cheap))
+	assert.True(t, zero(p), "ChangePassphrase")
+	require.NoError(t, v.CheckPassphrase([]byte("a new passphrase")))
 }

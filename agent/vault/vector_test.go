@@ -50,7 +50,7 @@ func TestV1Example(t *testing.T) {
 	assert.Equal(t, []Record{exampleRecord}, f.Records())
 
 	s := secrets{}
-	v, err := f.Unlock(passphrase, s.dst)
+	v, err := f.Unlock(passphrase(), s.dst)
 	require.NoError(t, err)
 	v.Close()
 	assert.Equal(t, exampleSecret, string(s["example"]))
@@ -60,7 +60,7 @@ func writeTestdata(t *testing.T) {
 	dir := t.TempDir()
 	build := func(name string, recs int) []byte {
 		path := filepath.Join(dir, name)
-		require.NoError(t, Create(path, passphrase, cheap))
+		require.NoError(t, Create(path, passphrase(), cheap))
 		v, _ := mustUnlock(t, path)
 		if recs > 0 {
 			require.NoError(t, v.Add(exampleRecord, []byte(exampleSecret)))
@@ -113,7 +113,7 @@ func withSum(data []byte) []byte {
 // FuzzOpen feeds the parser hostile files, as they are and with their sum
 // recomputed. It must not panic or allocate without bound; it either rejects
 // a file with one of the format errors, or accepts exactly the bytes it would
-// write itself. Cheap files are unlocked too, with the test passphrase.
+// write itself. Cheap files are unlocked too, with the test passphrase().
 func FuzzOpen(f *testing.F) {
 	f.Add([]byte("keyward-vault v1\n"))
 	f.Add([]byte("keyward-vault v9\nsum 0\n"))
@@ -146,7 +146,7 @@ func checkParse(t *testing.T, data []byte) {
 	if p.params.MemoryKiB > 1024 || p.params.Time > 2 {
 		return
 	}
-	v, err := (&File{path: "fuzz", p: p}).Unlock(passphrase, secrets{}.dst)
+	v, err := (&File{path: "fuzz", p: p}).Unlock(passphrase(), secrets{}.dst)
 	if err != nil {
 		if !errors.Is(err, ErrWrongPassphrase) && !errors.Is(err, ErrTampered) {
 			t.Fatalf("unexpected unlock error kind: %v", err)
