@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyward/keyward/agent/peercred"
@@ -121,4 +123,31 @@ func TestListenRefusesWritableDirectory(t *testing.T) {
 	require.NoError(t, os.Chmod(dir, 0o777))
 	_, err := Listen(filepath.Join(dir, "agent.sock"))
 	require.ErrorContains(t, err, "is writable by others (mode 0777): run `chmod 700")
+}
+
+// TestIdleLockWipesAndRefuses runs the agent with a tiny idle limit: it
+// locks by itself, refuses to sign, and unlocks again with the passphrase.
+func TestIdleLockWipesAndRefuses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vault")
+	require.NoError(t, vault.Create(path, []byte(agenttest.Passphrase), cheapKDF))
+	a := New(Config{VaultPath: path, Log: testLog(t), OwnerUID: uint32(os.Getuid()), LockIdle: 20 * time.Millisecond})
+	defer a.Close()
+	ctx := selfContext()
+	_, err := a.Unlock(ctx, protocol.UnlockArgs{Passphrase: protocol.Secret(agenttest.Passphrase)})
+	require.NoError(t, err)
+	_, err = a.Add(ctx, protocol.AddArgs{Name: "main", Scheme: "binance", APIKey: "k", Secret: protocol.Secret("idle-test-secret")})
+	require.NoError(t, err)
+
+	require.Eventually(t, func() bool {
+		st, err := a.Status(ctx)
+		return err == nil && st.Locked
+	}, 10*time.Second, 5*time.Millisecond, "the agent locks itself when idle")
+	_, err = a.Sign(ctx, protocol.SignArgs{Credential: "main", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://api.binance.com/api/v3/account"}})
+	assert.Equal(t, protocol.CodeLocked, protocol.CodeOf(err))
+	_, err = a.Add(ctx, protocol.AddArgs{Name: "other", Scheme: "binance", APIKey: "k", Secret: protocol.Secret("s")})
+	assert.Equal(t, protocol.CodeLocked, protocol.CodeOf(err), "the vault's data key went with the lock")
+
+	res, err := a.Unlock(ctx, protocol.UnlockArgs{Passphrase: protocol.Secret(agenttest.Passphrase)})
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Credentials)
 }

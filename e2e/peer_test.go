@@ -120,3 +120,75 @@ func TestOtherUIDIsRefused(t *testing.T) {
 	code, stderr = runAs(t, 0, 0, sock, "status")
 	assert.Equal(t, 0, code, stderr)
 }
+
+// asUser returns a command that runs as uid:gid with a minimal environment.
+func asUser(uid, gid uint32, env []string, name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=/"}, env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
+	return cmd
+}
+
+// TestUnprivilegedAgent runs the agent as an ordinary user, where
+// RLIMIT_MEMLOCK applies: with the common 8 MiB limit a whole session
+// works, and with a tiny limit the agent refuses to start with a message
+// that says how to raise it, instead of crashing or hanging in memguard.
+func TestUnprivilegedAgent(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("running the agent as another user needs root")
+	}
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Skip("prlimit (util-linux) is not installed")
+	}
+	const nobody = 65534
+	dir, err := os.MkdirTemp("", "kw-nobody-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chown(dir, nobody, nobody))
+	require.NoError(t, os.Chmod(dir, 0o700))
+	env := []string{"KEYWARD_SOCK=" + filepath.Join(dir, "run", "agent.sock"), "KEYWARD_VAULT=" + filepath.Join(dir, "vault")}
+
+	// Too little lockable memory: a clear refusal.
+	low := asUser(nobody, nobody, env, prlimit, "--memlock=16384:16384", "--", keywardBin, "agent")
+	out, err := low.CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "%s", out)
+	assert.Equal(t, 1, ee.ExitCode())
+	assert.Contains(t, string(out), "keyward: error: keyring: cannot lock")
+	assert.Contains(t, string(out), "RLIMIT_MEMLOCK is 16 KiB")
+	assert.Contains(t, string(out), "LimitMEMLOCK=")
+
+	// The usual limit: a whole session as the unprivileged user.
+	init := asUser(nobody, nobody, env, keywardBin, "init", "--argon2-memory", "8", "--argon2-time", "1")
+	init.Stdin = strings.NewReader("correct horse battery staple\n")
+	out, err = init.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	logs := &lockedBuffer{}
+	agent := asUser(nobody, nobody, env, prlimit, "--memlock=8388608:8388608", "--", keywardBin, "agent")
+	agent.Stderr = logs
+	require.NoError(t, agent.Start())
+	t.Cleanup(func() { agent.Process.Signal(syscall.SIGINT); agent.Wait() })
+	require.Eventually(t, func() bool {
+		c, err := net.Dial("unix", filepath.Join(dir, "run", "agent.sock"))
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}, 20*time.Second, 20*time.Millisecond, "agent did not start: %s", logs.String())
+
+	step := func(stdin string, args ...string) string {
+		cmd := asUser(nobody, nobody, env, keywardBin, args...)
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "keyward %v: %s\nagent: %s", args, out, logs.String())
+		return string(out)
+	}
+	step("correct horse battery staple\n", "unlock")
+	step("nobody-test-secret-not-real\n", "add", "main", "--scheme", "binance", "--api-key", "k1")
+	assert.Contains(t, step("", "sign", "main", "GET", "https://api.binance.com/api/v3/account"), "signature=")
+	status := step("", "status")
+	assert.Regexp(t, `state:\s+unlocked`, status)
+	assert.Regexp(t, `locked memory:\s+[0-9.]+ KiB of 8\.0 MiB`, status)
+}
