@@ -28,7 +28,7 @@ func initCommand() *command {
 			fs.UintVar(&memMiB, "argon2-memory", uint(def.MemoryKiB/1024), "Argon2id memory in MiB")
 			fs.UintVar(&timeCost, "argon2-time", uint(def.Time), "Argon2id passes")
 		},
-		run: func(ctx context.Context, u *ui, _ []string) error {
+		run: func(ctx context.Context, u *ui, _ *client.Client, _ []string) error {
 			if path == "" {
 				path = vaultPath()
 			}
@@ -71,7 +71,7 @@ func agentCommand() *command {
 			fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 			fs.BoolVar(&logJSON, "log-json", false, "log JSON lines instead of text")
 		},
-		run: func(ctx context.Context, u *ui, _ []string) error {
+		run: func(ctx context.Context, u *ui, _ *client.Client, _ []string) error {
 			if socket == "" {
 				socket = protocol.SocketPath()
 			}
@@ -107,13 +107,8 @@ func agentCommand() *command {
 
 func unlockCommand() *command {
 	return &command{
-		name: "unlock", nargs: 0,
-		run: func(ctx context.Context, u *ui, _ []string) error {
-			c, err := dial()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		needsAgent: true, name: "unlock", nargs: 0,
+		run: func(ctx context.Context, u *ui, c *client.Client, _ []string) error {
 			pass, err := u.readSecret("Vault passphrase", false)
 			if err != nil {
 				return err
@@ -140,13 +135,8 @@ func unlockCommand() *command {
 
 func lockCommand() *command {
 	return &command{
-		name: "lock", nargs: 0,
-		run: func(ctx context.Context, u *ui, _ []string) error {
-			c, err := dial()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		needsAgent: true, name: "lock", nargs: 0,
+		run: func(ctx context.Context, u *ui, c *client.Client, _ []string) error {
 			if err := c.Lock(ctx); err != nil {
 				return err
 			}
@@ -161,13 +151,8 @@ func lockCommand() *command {
 
 func statusCommand() *command {
 	return &command{
-		name: "status", nargs: 0,
-		run: func(ctx context.Context, u *ui, _ []string) error {
-			c, err := dial()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		needsAgent: true, name: "status", nargs: 0,
+		run: func(ctx context.Context, u *ui, c *client.Client, _ []string) error {
 			st, err := c.Status(ctx)
 			if err != nil {
 				return err
@@ -211,26 +196,24 @@ func addCommand() *command {
 	var schemeName, apiKey, secretFile string
 	var hosts multiFlag
 	return &command{
-		name: "add", args: "NAME --scheme SCHEME --api-key ID", nargs: 1,
+		needsAgent: true, name: "add", args: "NAME --scheme SCHEME --api-key ID", nargs: 1,
 		setup: func(fs *flag.FlagSet) {
 			fs.StringVar(&schemeName, "scheme", "", "signing scheme (see `keyward status`; e.g. binance)")
 			fs.StringVar(&apiKey, "api-key", "", "the public API key id the venue shows")
 			fs.StringVar(&secretFile, "secret-file", "", "read the secret from this file instead of the terminal or stdin")
 			fs.Var(&hosts, "host", "another host this credential may sign for (repeatable)")
 		},
-		run: func(ctx context.Context, u *ui, args []string) error {
-			name := args[0]
+		check: func(args []string) error {
 			if schemeName == "" || apiKey == "" {
 				return usageError("usage: keyward add NAME --scheme SCHEME --api-key ID (both flags are required)")
 			}
-			if err := vault.ValidName(name); err != nil {
+			if err := vault.ValidName(args[0]); err != nil {
 				return usageError("%v", err)
 			}
-			c, err := dial()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+			return nil
+		},
+		run: func(ctx context.Context, u *ui, c *client.Client, args []string) error {
+			name := args[0]
 			secret, err := readSecretFrom(u, secretFile)
 			if err != nil {
 				return err
@@ -277,7 +260,7 @@ func readSecretFrom(u *ui, path string) ([]byte, error) {
 func listCommand() *command {
 	return &command{
 		name: "list", nargs: 0,
-		run: func(ctx context.Context, u *ui, _ []string) error {
+		run: func(ctx context.Context, u *ui, _ *client.Client, _ []string) error {
 			res, err := listCredentials(ctx, u)
 			if err != nil {
 				return err
@@ -332,13 +315,8 @@ func listCredentials(ctx context.Context, u *ui) (*protocol.ListResult, error) {
 
 func rmCommand() *command {
 	return &command{
-		name: "rm", args: "NAME", nargs: 1,
-		run: func(ctx context.Context, u *ui, args []string) error {
-			c, err := dial()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		needsAgent: true, name: "rm", args: "NAME", nargs: 1,
+		run: func(ctx context.Context, u *ui, c *client.Client, args []string) error {
 			if err := c.Remove(ctx, protocol.RemoveArgs{Name: args[0]}); err != nil {
 				return err
 			}
@@ -354,14 +332,14 @@ func rmCommand() *command {
 func signCommand() *command {
 	var body string
 	var headers multiFlag
+	h := map[string]string{}
 	return &command{
-		name: "sign", args: "NAME METHOD URL [--body BODY] [--header 'Name: value']", nargs: 3,
+		needsAgent: true, name: "sign", args: "NAME METHOD URL [--body BODY] [--header 'Name: value']", nargs: 3,
 		setup: func(fs *flag.FlagSet) {
 			fs.StringVar(&body, "body", "", "request body, exactly as it will be sent")
 			fs.Var(&headers, "header", "a request header 'Name: value' (repeatable)")
 		},
-		run: func(ctx context.Context, u *ui, args []string) error {
-			h := make(map[string]string, len(headers))
+		check: func([]string) error {
 			for _, kv := range headers {
 				k, v, ok := strings.Cut(kv, ":")
 				if !ok || strings.TrimSpace(k) == "" {
@@ -369,11 +347,9 @@ func signCommand() *command {
 				}
 				h[strings.TrimSpace(k)] = strings.TrimSpace(v)
 			}
-			c, err := dial()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+			return nil
+		},
+		run: func(ctx context.Context, u *ui, c *client.Client, args []string) error {
 			signed, err := c.Sign(ctx, protocol.SignArgs{
 				Credential:  args[0],
 				HTTPRequest: protocol.HTTPRequest{Method: args[1], URL: args[2], Headers: h, Body: body},
@@ -388,13 +364,8 @@ func signCommand() *command {
 
 func passwdCommand() *command {
 	return &command{
-		name: "passwd", nargs: 0,
-		run: func(ctx context.Context, u *ui, _ []string) error {
-			c, err := dial()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		needsAgent: true, name: "passwd", nargs: 0,
+		run: func(ctx context.Context, u *ui, c *client.Client, _ []string) error {
 			old, err := u.readSecret("Current vault passphrase", false)
 			if err != nil {
 				return err
@@ -422,7 +393,7 @@ func passwdCommand() *command {
 func versionCommand() *command {
 	return &command{
 		name: "version", nargs: 0,
-		run: func(ctx context.Context, u *ui, _ []string) error {
+		run: func(ctx context.Context, u *ui, _ *client.Client, _ []string) error {
 			if u.json {
 				return u.printJSON(map[string]any{"version": agent.Version, "protocol": protocol.Version})
 			}

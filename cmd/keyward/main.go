@@ -64,7 +64,12 @@ type command struct {
 	args  string // positional arguments, for usage errors
 	nargs int    // exact number of positional arguments (-1: any)
 	setup func(fs *flag.FlagSet)
-	run   func(ctx context.Context, u *ui, args []string) error
+	// check validates the arguments before anything is dialled or read,
+	// so a usage error is reported as one (exit 2) with or without an agent.
+	check func(args []string) error
+	// needsAgent: run is given a connected client; others get nil.
+	needsAgent bool
+	run        func(ctx context.Context, u *ui, c *client.Client, args []string) error
 }
 
 func commands() map[string]*command {
@@ -111,7 +116,19 @@ func run(u *ui, argv []string) int {
 	if cmd.nargs >= 0 && len(args) != cmd.nargs {
 		return u.report(usageError("usage: keyward %s %s", name, cmd.args))
 	}
-	if err := cmd.run(context.Background(), u, args); err != nil {
+	if cmd.check != nil {
+		if err := cmd.check(args); err != nil {
+			return u.report(err)
+		}
+	}
+	var c *client.Client
+	if cmd.needsAgent {
+		if c, err = dial(); err != nil {
+			return u.report(err)
+		}
+		defer c.Close()
+	}
+	if err := cmd.run(context.Background(), u, c, args); err != nil {
 		return u.report(err)
 	}
 	return exitOK
