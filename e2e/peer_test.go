@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -188,6 +189,27 @@ func TestUnprivilegedAgent(t *testing.T) {
 	step("correct horse battery staple\n", "unlock")
 	step("nobody-test-secret-not-real\n", "add", "main", "--scheme", "binance", "--api-key", "k1")
 	assert.Contains(t, step("", "sign", "main", "GET", "https://api.binance.com/api/v3/account"), "signature=")
+	// Hardened: not dumpable, so another process of the same uid can
+	// neither read the agent's memory nor its environment, and no core.
+	// The control is an ordinary process of that uid, which it can read.
+	control := asUser(nobody, nobody, nil, "sleep", "30")
+	require.NoError(t, control.Start())
+	defer func() { control.Process.Kill(); control.Wait() }()
+	out, err = asUser(nobody, nobody, nil, "head", "-c", "1", fmt.Sprintf("/proc/%d/environ", control.Process.Pid)).CombinedOutput()
+	require.NoError(t, err, "control: a same-uid process is readable: %s", out)
+
+	pid := agent.Process.Pid // prlimit execs keyward in place
+	for _, f := range []string{"mem", "environ"} {
+		peek := asUser(nobody, nobody, nil, "head", "-c", "1", fmt.Sprintf("/proc/%d/%s", pid, f))
+		out, err := peek.CombinedOutput()
+		assert.Error(t, err, "a same-uid process read /proc/%d/%s", pid, f)
+		assert.Contains(t, string(out), "Permission denied", f)
+	}
+	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
+	require.NoError(t, err)
+	assert.Regexp(t, `Max core file size\s+0\s+0\s+bytes`, string(limits))
+	assert.Regexp(t, `Max locked memory\s+8388608\s+8388608\s+bytes`, string(limits))
+
 	status := step("", "status")
 	assert.Regexp(t, `state:\s+unlocked`, status)
 	assert.Regexp(t, `locked memory:\s+[0-9.]+ KiB of 8\.0 MiB`, status)
