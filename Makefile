@@ -3,6 +3,9 @@
 GO          ?= go
 BIN         ?= bin/keyward
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# runtime/secret (Go 1.26, experimental) erases what Argon2id leaves of the
+# passphrase on the heap and stacks; see agent/vault/erase_secret.go.
+SECRET_EXP  ?= runtimesecret
 FUZZTIME    ?= 10s
 # Minimising each new input can take up to a minute by default; keep short runs short.
 FUZZMIN     ?= 5s
@@ -13,13 +16,14 @@ all: check test
 
 ## build: the one binary, bin/keyward
 build:
-	$(GO) build -trimpath -o $(BIN) ./cmd/keyward
+	GOEXPERIMENT=$(SECRET_EXP) $(GO) build -trimpath -o $(BIN) ./cmd/keyward
 
 ## test: go vet, then every test with the race detector (unit, conformance,
 ## fuzz seed corpora, and end-to-end tests that build and run the binary)
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+	GOEXPERIMENT=$(SECRET_EXP) $(GO) test -race -count=1 ./agent/vault
 
 ## check: formatting, vet and staticcheck
 check:

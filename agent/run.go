@@ -75,6 +75,9 @@ func Run(ctx context.Context, cfg RunConfig) error {
 		}
 	}()
 
+	if !vault.ErasesDerivation {
+		log.Warn("this keyward was built without GOEXPERIMENT=runtimesecret: Argon2id leaves a copy of the passphrase on the heap after unlock; build with `make build`")
+	}
 	srv := NewServer(a, a.AuthorizePeer, log, cfg.Server)
 	_, verr := os.Stat(cfg.VaultPath)
 	log.Info("keyward agent listening", "socket", cfg.SocketPath, "vault", cfg.VaultPath,

@@ -40,6 +40,8 @@ func TestMain(m *testing.M) {
 		args = append(args, "-race")
 	}
 	build := exec.Command("go", append(args, "../cmd/keyward")...)
+	// As `make build` does: Argon2id runs under runtime/secret.
+	build.Env = append(os.Environ(), "GOEXPERIMENT=runtimesecret")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: building keyward:", err)

@@ -13,11 +13,17 @@ import (
 )
 
 // deriveKEK stretches the passphrase and then wipes it: the passphrase is
-// not needed past this point, so no copy of it outlives the derivation.
-// The caller clears the result.
+// not needed past this point. Argon2id runs under erase, because
+// x/crypto/argon2 hashes the passphrase into a BLAKE2b state on the heap
+// that it never wipes (see ErasesDerivation). The caller clears the result.
 func deriveKEK(passphrase []byte, salt []byte, p Params) []byte {
-	kek := argon2.IDKey(passphrase, salt, p.Time, p.MemoryKiB, p.Threads, keySize)
-	clear(passphrase)
+	kek := make([]byte, keySize)
+	erase(func() {
+		k := argon2.IDKey(passphrase, salt, p.Time, p.MemoryKiB, p.Threads, keySize)
+		copy(kek, k)
+		clear(k)
+		clear(passphrase)
+	})
 	return kek
 }
 
