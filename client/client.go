@@ -46,6 +46,8 @@ type conn struct {
 	mu      sync.Mutex // guards pending and err
 	pending map[uint64]chan *protocol.Reply
 	err     error // set once the reader has stopped
+
+	done chan struct{} // closed when readLoop returns
 }
 
 // Dial connects to the agent at path; an empty path means
@@ -90,7 +92,7 @@ func (c *Client) conn(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, dialError(c.path, err)
 	}
-	cn := &conn{nc: nc, pending: make(map[uint64]chan *protocol.Reply)}
+	cn := &conn{nc: nc, pending: make(map[uint64]chan *protocol.Reply), done: make(chan struct{})}
 	go cn.readLoop()
 	c.cur = cn
 	return cn, nil
@@ -138,6 +140,7 @@ func (cn *conn) shutdown(err error) {
 }
 
 func (cn *conn) readLoop() {
+	defer close(cn.done)
 	var buf []byte
 	for {
 		body, err := protocol.ReadFrame(cn.nc, buf)
@@ -197,6 +200,13 @@ func (c *Client) call(ctx context.Context, op string, args, out any) error {
 	cn.wmu.Unlock()
 	clear(frame) // it may have carried a passphrase or secret
 	if werr != nil {
+		// The agent may have closed the connection after saying why (a
+		// refused peer, a bad frame): let the reader deliver that reason
+		// rather than report a bare broken pipe.
+		select {
+		case <-cn.done:
+		case <-time.After(time.Second):
+		}
 		cn.shutdown(fmt.Errorf("client: send to the agent: %w", werr))
 	}
 

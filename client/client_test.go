@@ -215,3 +215,33 @@ func TestCloseFailsCalls(t *testing.T) {
 	_, err = c.Status(context.Background())
 	assert.ErrorIs(t, err, ErrClosed)
 }
+
+// TestRefusalReasonBeatsBrokenPipe: an agent that refuses a peer sends an
+// id-0 error and closes at once. A call racing with that close must report
+// the agent's reason, not the broken pipe its write ran into.
+func TestRefusalReasonBeatsBrokenPipe(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "agent.sock")
+	ln, err := net.Listen("unix", path)
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, _ := protocol.EncodeReply(&protocol.Reply{Error: protocol.Errorf(protocol.CodeDenied, "uid 65534 may not use this agent")})
+			protocol.WriteFrame(c, out)
+			c.Close()
+		}
+	}()
+	for range 20 {
+		c, err := Dial(path)
+		require.NoError(t, err)
+		time.Sleep(5 * time.Millisecond) // the agent has closed before the call writes
+		_, err = c.Status(context.Background())
+		assert.True(t, IsDenied(err), "got %v", err)
+		c.Close()
+	}
+}
