@@ -1,0 +1,129 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/keyward/keyward/agent/vault"
+	"github.com/keyward/keyward/client"
+	"github.com/keyward/keyward/protocol"
+	"github.com/keyward/keyward/protocol/agenttest"
+)
+
+// signArgs is a typical order request.
+var signArgs = protocol.SignArgs{Credential: "main", HTTPRequest: protocol.HTTPRequest{
+	Method: "POST", URL: "https://api.binance.com/api/v3/order",
+	Body: "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001&price=10000",
+}}
+
+func benchAgent(b *testing.B) *client.Client {
+	path := filepath.Join(b.TempDir(), "vault")
+	if err := vaultCreate(path); err != nil {
+		b.Fatal(err)
+	}
+	a := New(Config{VaultPath: path, OwnerUID: uint32(os.Getuid())})
+	b.Cleanup(a.Close)
+	dir, _ := os.MkdirTemp("", "kw-bench-")
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	ln, err := Listen(filepath.Join(dir, "s", "agent.sock"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := NewServer(a, a.AuthorizePeer, discardLog(), ServerConfig{})
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, ln); close(done) }()
+	b.Cleanup(func() { cancel(); <-done })
+	c, err := client.Dial(filepath.Join(dir, "s", "agent.sock"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	if _, err := c.Unlock(ctx, protocol.UnlockArgs{Passphrase: protocol.Secret(agenttest.Passphrase)}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := c.Add(ctx, protocol.AddArgs{Name: "main", Scheme: "binance", APIKey: "bench-key", Secret: protocol.Secret("bench-secret-not-a-real-key-0123456789abcdef")}); err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// BenchmarkSignRoundTrip is one bot signing one request at a time over
+// the socket, through the Go client: compare with BenchmarkEchoRoundTrip.
+func BenchmarkSignRoundTrip(b *testing.B) {
+	c := benchAgent(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Sign(ctx, signArgs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSignParallel is many goroutines sharing one client connection.
+func BenchmarkSignParallel(b *testing.B) {
+	c := benchAgent(b)
+	ctx := context.Background()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Sign(ctx, signArgs); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkEchoRoundTrip is the baseline: a bare Unix-socket echo of
+// frames the size of a sign request and reply, with no JSON and no crypto.
+func BenchmarkEchoRoundTrip(b *testing.B) {
+	dir, _ := os.MkdirTemp("", "kw-echo-")
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	path := filepath.Join(dir, "echo.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	reply := make([]byte, 330) // about the size of a signed-request reply
+	go func() {
+		s, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer s.Close()
+		for {
+			if _, err := protocol.ReadFrame(s, nil); err != nil {
+				return
+			}
+			if err := protocol.WriteFrame(s, reply); err != nil {
+				return
+			}
+		}
+	}()
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	req := make([]byte, 230) // about the size of a sign request
+	for b.Loop() {
+		if err := protocol.WriteFrame(c, req); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := protocol.ReadFrame(c, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func vaultCreate(path string) error {
+	return vault.Create(path, []byte(agenttest.Passphrase), cheapKDF)
+}
+
+func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
