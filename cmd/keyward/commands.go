@@ -198,7 +198,7 @@ func addCommand() *command {
 	return &command{
 		needsAgent: true, name: "add", args: "NAME --scheme SCHEME --api-key ID", nargs: 1,
 		setup: func(fs *flag.FlagSet) {
-			fs.StringVar(&schemeName, "scheme", "", "signing scheme (see `keyward status`; e.g. binance)")
+			fs.StringVar(&schemeName, "scheme", "", "signing scheme, e.g. binance (an unknown one is refused with the list of known ones)")
 			fs.StringVar(&apiKey, "api-key", "", "the public API key id the venue shows")
 			fs.StringVar(&secretFile, "secret-file", "", "read the secret from this file instead of the terminal or stdin")
 			fs.Var(&hosts, "host", "another host this credential may sign for (repeatable)")
