@@ -163,7 +163,7 @@ func appendParam(params, p []byte) []byte {
 func (b binance) splitURL(raw string, meta map[string]string) (base, query string, err error) {
 	for i := 0; i < len(raw); i++ {
 		if c := raw[i]; c <= ' ' || c >= 0x7f {
-			return "", "", badRequest(fmt.Sprintf("binance: the URL has a raw %s at byte %d; percent-encode it", describeByte(raw, i), i))
+			return "", "", badRequest(fmt.Sprintf("binance: the URL has %s at byte %d: percent-encode it (%s)", describeByte(raw, i), i, encodingHint(raw, i)))
 		}
 	}
 	if strings.Contains(raw, "#") {
