@@ -23,11 +23,11 @@ import (
 var cheapKDF = vault.Params{Time: 1, MemoryKiB: 64, Threads: 1}
 
 // testLog returns a logger that writes to the test's log.
-func testLog(t *testing.T) *slog.Logger {
+func testLog(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 
@@ -54,7 +54,7 @@ func TestConformanceInProcess(t *testing.T) {
 }
 
 // serve runs a server for a on a fresh socket and returns its path.
-func serve(t *testing.T, a *Agent, cfg ServerConfig) string {
+func serve(t testing.TB, a *Agent, cfg ServerConfig) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "kw-agent-test-")
 	require.NoError(t, err)

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -20,29 +19,22 @@ var signArgs = protocol.SignArgs{Credential: "main", HTTPRequest: protocol.HTTPR
 	Body: "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001&price=10000",
 }}
 
+// benchAgent serves an unlocked agent holding credential "main" and
+// returns a client connected to it. The agent itself does not log: a
+// debug line per signature would be measured too.
 func benchAgent(b *testing.B) *client.Client {
 	path := filepath.Join(b.TempDir(), "vault")
-	if err := vaultCreate(path); err != nil {
+	if err := vault.Create(path, []byte(agenttest.Passphrase), cheapKDF); err != nil {
 		b.Fatal(err)
 	}
 	a := New(Config{VaultPath: path, OwnerUID: uint32(os.Getuid())})
 	b.Cleanup(a.Close)
-	dir, _ := os.MkdirTemp("", "kw-bench-")
-	b.Cleanup(func() { os.RemoveAll(dir) })
-	ln, err := Listen(filepath.Join(dir, "s", "agent.sock"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv := NewServer(a, a.AuthorizePeer, discardLog(), ServerConfig{})
-	done := make(chan struct{})
-	go func() { srv.Serve(ctx, ln); close(done) }()
-	b.Cleanup(func() { cancel(); <-done })
-	c, err := client.Dial(filepath.Join(dir, "s", "agent.sock"))
+	c, err := client.Dial(serve(b, a, ServerConfig{}))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { c.Close() })
+	ctx := context.Background()
 	if _, err := c.Unlock(ctx, protocol.UnlockArgs{Passphrase: protocol.Secret(agenttest.Passphrase)}); err != nil {
 		b.Fatal(err)
 	}
@@ -121,9 +113,3 @@ func BenchmarkEchoRoundTrip(b *testing.B) {
 		}
 	}
 }
-
-func vaultCreate(path string) error {
-	return vault.Create(path, []byte(agenttest.Passphrase), cheapKDF)
-}
-
-func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }

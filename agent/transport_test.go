@@ -2,9 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,25 +17,22 @@ import (
 	"github.com/keyward/keyward/protocol/agenttest"
 )
 
-// fakeBinance verifies signatures the way Binance documents them: the hex
-// HMAC-SHA256 of the query string followed by the body, keyed with the
-// secret, sent as the last parameter, with the key in X-MBX-APIKEY.
+// fakeBinance answers like Binance: a wrong API key is -2014, a signature
+// that does not verify (checked with agenttest.VerifyBinance, not the
+// agent's own HMAC) is -1022, and a good request gets a small JSON reply.
 func fakeBinance(t *testing.T, apiKey, secret string) *httptest.Server {
 	return httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		payload := r.URL.RawQuery + string(body)
-		i := strings.LastIndex(payload, "&signature=")
-		if i < 0 || r.Header.Get("X-MBX-APIKEY") != apiKey {
+		if r.Header.Get("X-MBX-APIKEY") != apiKey {
 			http.Error(w, `{"code":-2014,"msg":"API-key format invalid."}`, http.StatusUnauthorized)
 			return
 		}
-		mac := hmac.New(sha256.New, []byte(secret))
-		mac.Write([]byte(payload[:i]))
-		if !hmac.Equal([]byte(hex.EncodeToString(mac.Sum(nil))), []byte(payload[i+len("&signature="):])) {
+		signed := &protocol.HTTPRequest{URL: "https://" + r.Host + r.URL.RequestURI(), Body: string(body)}
+		if agenttest.VerifyBinance(secret, signed) != nil {
 			http.Error(w, `{"code":-1022,"msg":"Signature for this request is not valid."}`, http.StatusBadRequest)
 			return
 		}
-		q, _ := url.ParseQuery(payload[:i])
+		q, _ := url.ParseQuery(r.URL.RawQuery + "&" + string(body))
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"ok":true,"symbol":"`+q.Get("symbol")+`","method":"`+r.Method+`"}`)
 	}))

@@ -6,13 +6,11 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +19,9 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/keyward/keyward/protocol"
+	"github.com/keyward/keyward/protocol/agenttest"
 )
 
 // keywardBin is the binary under test, built once by TestMain.
@@ -116,44 +117,21 @@ func cmdWaitSock(ts *testscript.TestScript, neg bool, args []string) {
 
 // cmdBinanceVerify checks, independently of keyward's own code, that the
 // signed request on stdout carries a correct Binance HMAC-SHA256
-// signature for the given secret and API key, computed as Binance
-// documents it: hex HMAC-SHA256 of the query string followed by the body.
+// signature for the given secret, and the API key header.
 //
 //	binanceverify SECRET APIKEY
 func cmdBinanceVerify(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 2 {
 		ts.Fatalf("usage: binanceverify secret apikey")
 	}
-	var req struct {
-		Method  string            `json:"method"`
-		URL     string            `json:"url"`
-		Headers map[string]string `json:"headers"`
-		Body    string            `json:"body"`
-	}
+	var req protocol.HTTPRequest
 	ts.Check(json.Unmarshal([]byte(ts.ReadFile("stdout")), &req))
-	u, err := url.Parse(req.URL)
-	ts.Check(err)
-	var sig string
-	payload := u.RawQuery
-	if req.Body != "" {
-		payload += req.Body
+	err := agenttest.VerifyBinance(args[0], &req)
+	if err == nil && req.Headers["X-MBX-APIKEY"] != args[1] {
+		err = fmt.Errorf("X-MBX-APIKEY is %q, want %q", req.Headers["X-MBX-APIKEY"], args[1])
 	}
-	// The signature is the last parameter, in the body if there is one.
-	i := strings.LastIndex(payload, "&signature=")
-	if i < 0 && strings.HasPrefix(payload, "signature=") {
-		i = -1
-	}
-	if i < 0 {
-		ts.Fatalf("no signature parameter in %q", payload)
-	}
-	sig = payload[i+len("&signature="):]
-	signed := payload[:i]
-	mac := hmac.New(sha256.New, []byte(args[0]))
-	mac.Write([]byte(signed))
-	want := hex.EncodeToString(mac.Sum(nil))
-	ok := hmac.Equal([]byte(sig), []byte(want)) && req.Headers["X-MBX-APIKEY"] == args[1]
-	if ok == neg {
-		ts.Fatalf("signature check: got %s over %q with key header %q; want %s (negated: %v)", sig, signed, req.Headers["X-MBX-APIKEY"], want, neg)
+	if (err == nil) == neg {
+		ts.Fatalf("signature check: %v (negated: %v)", err, neg)
 	}
 }
 

@@ -7,12 +7,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -112,25 +109,13 @@ func TestNoSecretInMemoryAfterLock(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("reading another process's memory needs root")
 	}
-	dir, err := os.MkdirTemp("", "kw-mem-")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "run", "agent.sock")
-	vault := filepath.Join(dir, "vault")
+	sock, vault := agentPaths(shortTempDir(t, "kw-mem-"))
 	const pass = "memscan-passphrase-Zq81wLx"
 	secrets := []string{"memscan-secret-one-Kd02mPqs7Hv3", "memscan-secret-two-Yt5nBc9xWe1R", "memscan-secret-three-Gh4jLo6uNa2"}
-	out, err := cli(t, sock, pass+"\n", "init", "--vault", vault, "--argon2-memory", "8", "--argon2-time", "1")
-	require.NoError(t, err, out)
+	initVault(t, vault, pass)
+	agent := startAgent(t, sock, vault)
 
-	logs := &lockedBuffer{}
-	agent := exec.Command(keywardBin, "agent", "--socket", sock, "--vault", vault)
-	agent.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=10")
-	agent.Stderr = logs
-	require.NoError(t, agent.Start())
-	t.Cleanup(func() { agent.Process.Signal(syscall.SIGINT); agent.Wait() })
-	waitListening(t, sock, logs)
-
-	out, err = cli(t, sock, pass+"\n", "unlock")
+	out, err := cli(t, sock, pass+"\n", "unlock")
 	require.NoError(t, err, out)
 	for i, s := range secrets {
 		out, err = cli(t, sock, s+"\n", "add", fmt.Sprintf("cred%d", i), "--scheme", "binance", "--api-key", "k")
@@ -171,7 +156,7 @@ func TestNoSecretInMemoryAfterLock(t *testing.T) {
 		needles[fmt.Sprintf("secret %d", i)] = []byte(s)
 		needles[fmt.Sprintf("secret %d base64", i)] = []byte(base64.StdEncoding.EncodeToString([]byte(s))[:24])
 	}
-	pid := agent.Process.Pid
+	pid := agent.cmd.Process.Pid
 
 	unlocked := scan(t, pid, needles)
 	for _, h := range unlocked {

@@ -1,14 +1,11 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,72 +13,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// lockedBuffer is a bytes.Buffer safe to read while a process writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// startAgent initialises a vault and runs `keyward agent` on a socket in
-// dir, stopping it with SIGINT when the test ends.
-func startAgent(t *testing.T, dir string) (sock string, logs *lockedBuffer) {
-	t.Helper()
-	sock = filepath.Join(dir, "run", "agent.sock")
-	vault := filepath.Join(dir, "vault")
-	initCmd := exec.Command(keywardBin, "init", "--vault", vault, "--argon2-memory", "8", "--argon2-time", "1")
-	initCmd.Stdin = strings.NewReader("correct horse battery staple\n")
-	out, err := initCmd.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-
-	logs = &lockedBuffer{}
-	agent := exec.Command(keywardBin, "agent", "--socket", sock, "--vault", vault)
-	agent.Stderr = logs
-	require.NoError(t, agent.Start())
-	t.Cleanup(func() {
-		agent.Process.Signal(syscall.SIGINT)
-		agent.Wait()
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.Dial("unix", sock)
-		if err == nil {
-			c.Close()
-			return sock, logs
-		}
-		require.True(t, time.Now().Before(deadline), "agent did not start: %s", logs.String())
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// runAs runs keyward as uid:gid against sock and returns its exit code and
-// stderr.
-func runAs(t *testing.T, uid, gid uint32, sock string, args ...string) (int, string) {
-	t.Helper()
-	cmd := exec.Command(keywardBin, args...)
-	cmd.Env = []string{"KEYWARD_SOCK=" + sock, "PATH=/usr/bin:/bin", "HOME=/"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); ok {
-		return ee.ExitCode(), stderr.String()
-	}
-	require.NoError(t, err)
-	return 0, stderr.String()
-}
 
 // TestOtherUIDIsRefused runs the client as another user. The socket's
 // directory (0700) keeps it out first; and where the filesystem is opened
@@ -91,11 +22,11 @@ func TestOtherUIDIsRefused(t *testing.T) {
 		t.Skip("switching the client to another uid needs root")
 	}
 	const nobody = 65534
-	dir, err := os.MkdirTemp("", "kw-peer-")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := shortTempDir(t, "kw-peer-")
 	require.NoError(t, os.Chmod(dir, 0o755))
-	sock, logs := startAgent(t, dir)
+	sock, vault := agentPaths(dir)
+	initVault(t, vault, "correct horse battery staple")
+	logs := startAgent(t, sock, vault).logs
 
 	fi, err := os.Stat(filepath.Dir(sock))
 	require.NoError(t, err)
@@ -122,14 +53,6 @@ func TestOtherUIDIsRefused(t *testing.T) {
 	assert.Equal(t, 0, code, stderr)
 }
 
-// asUser returns a command that runs as uid:gid with a minimal environment.
-func asUser(uid, gid uint32, env []string, name string, args ...string) *exec.Cmd {
-	cmd := exec.Command(name, args...)
-	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=/"}, env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
-	return cmd
-}
-
 // TestUnprivilegedAgent runs the agent as an ordinary user, where
 // RLIMIT_MEMLOCK applies: with the common 8 MiB limit a whole session
 // works, and with a tiny limit the agent refuses to start with a message
@@ -143,9 +66,7 @@ func TestUnprivilegedAgent(t *testing.T) {
 		t.Skip("prlimit (util-linux) is not installed")
 	}
 	const nobody = 65534
-	dir, err := os.MkdirTemp("", "kw-nobody-")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := shortTempDir(t, "kw-nobody-")
 	require.NoError(t, os.Chown(dir, nobody, nobody))
 	require.NoError(t, os.Chmod(dir, 0o700))
 	env := []string{"KEYWARD_SOCK=" + filepath.Join(dir, "run", "agent.sock"), "KEYWARD_VAULT=" + filepath.Join(dir, "vault")}
@@ -171,13 +92,7 @@ func TestUnprivilegedAgent(t *testing.T) {
 	agent.Stderr = logs
 	require.NoError(t, agent.Start())
 	t.Cleanup(func() { agent.Process.Signal(syscall.SIGINT); agent.Wait() })
-	require.Eventually(t, func() bool {
-		c, err := net.Dial("unix", filepath.Join(dir, "run", "agent.sock"))
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}, 20*time.Second, 20*time.Millisecond, "agent did not start: %s", logs.String())
+	waitListening(t, filepath.Join(dir, "run", "agent.sock"), logs)
 
 	step := func(stdin string, args ...string) string {
 		cmd := asUser(nobody, nobody, env, keywardBin, args...)
