@@ -142,6 +142,7 @@ type serverConn struct {
 	peer   peercred.Cred
 	log    *slog.Logger
 	wmu    sync.Mutex // serialises reply writes
+	dead   bool       // a write failed; guarded by wmu
 	sem    chan struct{}
 	cancel context.CancelFunc
 }
@@ -199,6 +200,7 @@ func (c *serverConn) readLoop(ctx context.Context) {
 		c.nc.SetReadDeadline(time.Now().Add(cfg.FrameTimeout))
 		body := make([]byte, n)
 		if _, err := io.ReadFull(c.nc, body); err != nil {
+			clear(body) // a partial frame may hold part of a secret
 			c.readFailed(err, "inside a frame")
 			return
 		}
@@ -267,8 +269,13 @@ func (c *serverConn) write(body []byte) {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.dead {
+		return
+	}
 	c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
 	if _, err := c.nc.Write(frame); err != nil {
+		// Once is enough: the other replies in flight would only fail too.
+		c.dead = true
 		c.log.Info("closing connection: cannot write reply", "err", err)
 		c.cancel()
 	}

@@ -1,17 +1,24 @@
 package agent
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/keyward/keyward/agent/peercred"
 	"github.com/keyward/keyward/protocol"
 )
 
@@ -168,4 +175,108 @@ func TestConnectionLimit(t *testing.T) {
 func containsCode(body []byte, code protocol.Code) bool {
 	var r protocol.Reply
 	return json.Unmarshal(body, &r) == nil && r.Error != nil && r.Error.Code == code
+}
+
+// blockingAgent holds every Sign until release is closed, and records how
+// many were inside at once.
+type blockingAgent struct {
+	protocol.Agent
+	release       chan struct{}
+	mu            sync.Mutex
+	inside, maxIn int
+}
+
+func (b *blockingAgent) Sign(_ context.Context, a protocol.SignArgs) (*protocol.HTTPRequest, error) {
+	b.mu.Lock()
+	b.inside++
+	b.maxIn = max(b.maxIn, b.inside)
+	b.mu.Unlock()
+	<-b.release
+	b.mu.Lock()
+	b.inside--
+	b.mu.Unlock()
+	return &protocol.HTTPRequest{Method: a.Method, URL: a.URL}, nil
+}
+
+func (b *blockingAgent) Status(context.Context) (*protocol.StatusResult, error) {
+	return &protocol.StatusResult{Version: "blocking"}, nil
+}
+
+func (b *blockingAgent) entered() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.inside
+}
+
+// serveStub serves any protocol.Agent to every peer, on a fresh socket.
+func serveStub(t *testing.T, a protocol.Agent, cfg ServerConfig) string {
+	dir := t.TempDir()
+	ln, err := Listen(filepath.Join(dir, "agent.sock"))
+	require.NoError(t, err)
+	srv := NewServer(a, func(peercred.Cred) error { return nil }, testLog(t), cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	return filepath.Join(dir, "agent.sock")
+}
+
+// TestBackPressure: a connection with MaxInFlight requests being handled
+// is not read further, so a flooding client holds at most that many, and
+// another connection is served meanwhile.
+func TestBackPressure(t *testing.T) {
+	stub := &blockingAgent{release: make(chan struct{})}
+	path := serveStub(t, stub, ServerConfig{MaxInFlight: 2})
+	flood := dialRaw(t, path)
+	for id := 1; id <= 6; id++ {
+		flood.send(fmt.Sprintf(`{"id":%d,"op":"sign","args":{"credential":"c","method":"GET","url":"https://x/%d"}}`, id, id))
+	}
+	require.Eventually(t, func() bool { return stub.entered() == 2 }, 10*time.Second, time.Millisecond)
+	// Give a server without back-pressure every chance to take more.
+	time.Sleep(100 * time.Millisecond)
+
+	other := dialRaw(t, path)
+	other.send(`{"id":1,"op":"status"}`)
+	r := other.recv()
+	assert.Nil(t, r.Error, "another connection is served while the first is full")
+
+	close(stub.release)
+	for range 6 {
+		assert.Nil(t, flood.recv().Error)
+	}
+	assert.Equal(t, 2, stub.maxIn, "no more than MaxInFlight requests of one connection at once")
+}
+
+// TestClientThatDoesNotReadIsDisconnected: replies to a client that stops
+// reading fill the socket; after WriteTimeout the agent gives up on it.
+func TestClientThatDoesNotReadIsDisconnected(t *testing.T) {
+	path := serve(t, newTestAgent(t), ServerConfig{WriteTimeout: 200 * time.Millisecond})
+	c := dialRaw(t, path)
+	go func() {
+		// Far more replies than socket buffers hold; stops when closed.
+		frame, _ := protocol.AppendFrame(nil, []byte(`{"id":1,"op":"status"}`))
+		for range 50000 {
+			if _, err := c.Write(frame); err != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(time.Second) // the client is not reading
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_, err := io.Copy(io.Discard, c)
+	// EOF, or a reset because our unread requests were still queued when
+	// the agent closed; what it must not be is our own read deadline.
+	assert.False(t, errors.Is(err, os.ErrDeadlineExceeded), "the agent never closed the connection")
+	if err != nil {
+		assert.ErrorIs(t, err, syscall.ECONNRESET)
+	}
+}
+
+func TestDocumentedDefaults(t *testing.T) {
+	// README.md and protocol/SPEC.md state these numbers.
+	assert.Equal(t, ServerConfig{
+		MaxConns: 4096, MaxInFlight: 128, MaxTotal: 1024,
+		FrameTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute, WriteTimeout: 10 * time.Second,
+		AcceptBackoff: 50 * time.Millisecond,
+	}, ServerConfig{}.withDefaults())
 }
