@@ -44,6 +44,15 @@ func (binance) Hosts() []string {
 	}
 }
 
+func (binance) Info() Info {
+	return Info{KeyTypes: []string{KeyHMAC}}
+}
+
+// Check accepts the HMAC secret key Binance shows once when the key is made.
+func (binance) Check(k Key) (Checked, error) {
+	return checkHMACSecret("binance", k.Secret)
+}
+
 const (
 	binanceKeyHeader     = "X-MBX-APIKEY"
 	formContentType      = "application/x-www-form-urlencoded"
@@ -68,7 +77,7 @@ func (b binance) Sign(in Input) (Request, error) {
 	default:
 		return Request{}, badRequest(fmt.Sprintf("binance: method %q is not one Binance signs: use GET, POST, PUT or DELETE", truncate(req.Method, 16)))
 	}
-	base, query, err := b.splitURL(req.URL, in.Meta)
+	base, query, err := splitURL(b, req.URL, in.Meta)
 	if err != nil {
 		return Request{}, err
 	}
@@ -155,38 +164,6 @@ func appendParam(params, p []byte) []byte {
 		params = append(params, '&')
 	}
 	return append(params, p...)
-}
-
-// splitURL checks the URL names one of Binance's hosts over https and splits
-// it at the first '?'. The part before is returned exactly as given, so the
-// request goes where the bot asked.
-func (b binance) splitURL(raw string, meta map[string]string) (base, query string, err error) {
-	for i := 0; i < len(raw); i++ {
-		if c := raw[i]; c <= ' ' || c >= 0x7f {
-			return "", "", badRequest(fmt.Sprintf("binance: the URL has %s at byte %d: percent-encode it (%s)", describeByte(raw, i), i, encodingHint(raw, i)))
-		}
-	}
-	if strings.Contains(raw, "#") {
-		return "", "", badRequest("binance: the URL has a fragment ('#'); remove it")
-	}
-	base, query, _ = strings.Cut(raw, "?")
-	u, perr := url.Parse(base)
-	if perr != nil {
-		return "", "", badRequest("binance: the URL does not parse")
-	}
-	if u.Scheme != "https" {
-		return "", "", badRequest("binance: the URL must use https")
-	}
-	if u.User != nil || u.Opaque != "" {
-		return "", "", badRequest("binance: the URL must be https://HOST/PATH with no user info")
-	}
-	if !HostAllowed(b, meta, u.Hostname()) {
-		return "", "", badRequest(fmt.Sprintf("binance: host %q is not a Binance Spot host (%s)", truncate(u.Hostname(), 64), strings.Join(AllowedHosts(b, meta), ", ")))
-	}
-	if !strings.HasPrefix(u.EscapedPath(), "/") {
-		return "", "", badRequest("binance: the URL has no path")
-	}
-	return base, query, nil
 }
 
 // paramsSeen records what the bot's parameters already hold.

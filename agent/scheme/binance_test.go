@@ -171,8 +171,8 @@ func TestBinanceRefusals(t *testing.T) {
 		want              string // in the message
 	}{
 		{"http", "GET", "http://api.binance.com/api/v3/order", "", nil, "https"},
-		{"foreign host", "GET", "https://evil.example/api/v3/order", "", nil, "not a Binance Spot host"},
-		{"futures host", "GET", "https://fapi.binance.com/fapi/v1/order", "", nil, "not a Binance Spot host"},
+		{"foreign host", "GET", "https://evil.example/api/v3/order", "", nil, "not one of the credential's hosts"},
+		{"futures host", "GET", "https://fapi.binance.com/fapi/v1/order", "", nil, "not one of the credential's hosts"},
 		{"user info", "GET", "https://u@api.binance.com/api/v3/order", "", nil, "user info"},
 		{"fragment", "GET", order + "?a=b#x", "", nil, "fragment"},
 		{"no path", "GET", "https://api.binance.com", "", nil, "no path"},

@@ -10,8 +10,12 @@
 package scheme
 
 import (
+	"errors"
+	"fmt"
+	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -27,14 +31,98 @@ type Request struct {
 type Input struct {
 	Request Request
 	APIKey  string // the public key id
+	// KeyType is the credential's key type, as Check returned it when the
+	// credential was added (KeyHMAC, KeyRSA, …).
+	KeyType string
 	// Secret is locked memory lent for this call only: never retain it,
-	// never convert it to a string.
+	// never convert it to a string. It holds the secret in the form Check
+	// returned (e.g. a PKCS#8 DER key, not its PEM text).
 	Secret []byte
+	// Passphrase is the passphrase the venue issued with the key, for
+	// schemes whose Info says so; locked memory, lent like Secret.
+	Passphrase []byte
 	// Scratch is at least ScratchSize bytes of zeroed locked memory for key
 	// blocks; the caller wipes it after the call.
 	Scratch []byte
 	Meta    map[string]string // the credential's metadata
 	Now     time.Time         // the agent's clock; schemes never read the clock themselves
+	// Nonce returns the credential's next nonce, counted in unit since the
+	// Unix epoch: Now in that unit, or one more than the last nonce issued
+	// for the credential if that is larger, across restarts. Nil means no
+	// history (a test): NextNonce then returns Now in unit.
+	Nonce func(unit time.Duration) uint64
+}
+
+// NextNonce returns the credential's next strictly increasing nonce in
+// unit (time.Millisecond, time.Microsecond, …).
+func (in Input) NextNonce(unit time.Duration) uint64 {
+	if in.Nonce != nil {
+		return in.Nonce(unit)
+	}
+	return uint64(in.Now.UnixNano() / int64(unit))
+}
+
+// MethodWS is the method of a WebSocket message to sign: the URL is the
+// wss:// endpoint the message goes to and the body is the message (JSON).
+// The signed message comes back in the body.
+const MethodWS = "WS"
+
+// Key types a scheme's Check may return.
+const (
+	KeyHMAC      = "hmac"       // a shared secret for an HMAC
+	KeyRSA       = "rsa"        // an RSA private key (stored as PKCS#8 DER)
+	KeyEd25519   = "ed25519"    // an Ed25519 private key (stored as the 32-byte seed)
+	KeyECDSAP256 = "ecdsa-p256" // an ECDSA P-256 private key (stored as PKCS#8 DER)
+	KeySecp256k1 = "secp256k1"  // a secp256k1 private key (stored as the 32-byte scalar)
+)
+
+// MetaKeyType is the metadata key under which the agent records the key
+// type Check returned. A bot or owner cannot set it.
+const MetaKeyType = "key_type"
+
+// Passphrase says whether a scheme's keys come with a passphrase.
+type Passphrase int
+
+const (
+	PassphraseNone     Passphrase = iota // the venue issues no passphrase
+	PassphraseOptional                   // some of the venue's key types have one
+	PassphraseRequired                   // every key has one
+)
+
+// Info describes what a scheme needs and does, for `hello`, `add` and the
+// README.
+type Info struct {
+	// KeyTypes are the key types Check accepts.
+	KeyTypes []string
+	// Passphrase says whether keys come with a passphrase. When it is not
+	// PassphraseNone, the agent stores the secret packed with the
+	// passphrase (PackSecret) and lends both to Sign.
+	Passphrase Passphrase
+	// ClearSecrets names the parts of a credential the venue receives in
+	// clear on every request (a passphrase is a static credential): a
+	// signing agent cannot hide them from the bot; forward mode can.
+	ClearSecrets []string
+	// WebSocket reports that Sign also signs WebSocket messages (MethodWS).
+	WebSocket bool
+	// Meta names the metadata keys the scheme reads, beyond "hosts", with
+	// what each means.
+	Meta map[string]string
+}
+
+// Key is a credential's key material as the owner gave it to `keyward add`.
+type Key struct {
+	APIKey     string
+	Secret     []byte // as issued: a secret string, a PEM file, base64 text…
+	Passphrase []byte
+	Meta       map[string]string
+}
+
+// Checked is what Check makes of a Key.
+type Checked struct {
+	KeyType string
+	// Secret is the secret in the form Sign wants it, in a fresh buffer
+	// the caller wipes; nil means Key.Secret as given.
+	Secret []byte
 }
 
 // ScratchSize is the least scratch a scheme needs: two key blocks of the
@@ -47,6 +135,14 @@ type Scheme interface {
 	// Hosts lists the venue's hosts (mainnet and testnet); a request to any
 	// other host is refused.
 	Hosts() []string
+	// Info says what the scheme needs and does.
+	Info() Info
+	// Check validates key material when a credential is added, so that a
+	// wrong key is refused at once with a message that says how to fix it
+	// ("this is a PKCS#1 key: Binance wants PKCS#8; convert it with …"),
+	// and returns the key type and the secret in the form Sign uses.
+	// Errors are *RequestError and never quote the secret.
+	Check(k Key) (Checked, error)
 	// Sign returns the request exactly as it must be sent.
 	Sign(in Input) (Request, error)
 }
@@ -62,15 +158,27 @@ func badRequest(msg string) error { return &RequestError{Msg: msg} }
 
 // all is the fixed table of schemes. It is a function, not a variable, so
 // that nothing can register or replace a scheme at run time.
-func all() []Scheme { return []Scheme{binance{}} }
+func all() []Scheme {
+	return []Scheme{
+		binance{}, binanceWS{}, bybit{}, okx{}, coinbase{}, kraken{},
+		kucoin{}, gate{}, bitget{}, bitfinex{}, deribit{}, hyperliquid{},
+		genericHMAC{},
+	}
+}
+
+// byName indexes all() once.
+var byName = sync.OnceValue(func() map[string]Scheme {
+	m := make(map[string]Scheme)
+	for _, s := range all() {
+		m[s.Name()] = s
+	}
+	return m
+})
 
 // Lookup returns the scheme called name.
 func Lookup(name string) (Scheme, bool) {
-	switch name {
-	case "binance":
-		return binance{}, true
-	}
-	return nil, false
+	s, ok := byName()[name]
+	return s, ok
 }
 
 // Names returns the names of all schemes, sorted.
@@ -82,6 +190,39 @@ func Names() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// PackSecret joins a secret and the passphrase issued with it into the one
+// buffer the vault and keyring hold for a credential whose scheme takes a
+// passphrase: a 2-byte big-endian length of the secret, the secret, then
+// the passphrase. The result is a fresh buffer the caller wipes.
+func PackSecret(secret, passphrase []byte) ([]byte, error) {
+	if len(secret) > 0xffff {
+		return nil, badRequest(fmt.Sprintf("the secret is %d bytes; at most 65535", len(secret)))
+	}
+	b := make([]byte, 2+len(secret)+len(passphrase))
+	b[0], b[1] = byte(len(secret)>>8), byte(len(secret))
+	copy(b[2:], secret)
+	copy(b[2+len(secret):], passphrase)
+	return b, nil
+}
+
+// UnpackSecret splits a PackSecret buffer without copying: the results
+// alias blob.
+func UnpackSecret(blob []byte) (secret, passphrase []byte, err error) {
+	if len(blob) < 2 {
+		return nil, nil, errors.New("scheme: packed secret shorter than its header")
+	}
+	n := int(blob[0])<<8 | int(blob[1])
+	if 2+n > len(blob) {
+		return nil, nil, errors.New("scheme: packed secret shorter than its length says")
+	}
+	return blob[2 : 2+n : 2+n], blob[2+n:], nil
+}
+
+// errPending is what a scheme whose implementation has not landed returns.
+func errPending(name string) error {
+	return fmt.Errorf("%s: scheme not implemented yet", name)
 }
 
 // AllowedHosts returns the hosts a credential of scheme s may sign for: the
@@ -111,4 +252,61 @@ func HostAllowed(s Scheme, meta map[string]string, host string) bool {
 		}
 	}
 	return false
+}
+
+// splitURL checks that raw is an https URL to one of s's allowed hosts, with
+// a path, no user info, no fragment, and only printable ASCII (anything else
+// must be percent-encoded, since the bytes sent are the bytes signed). It
+// splits raw at the first '?'; base is returned exactly as given, so the
+// request goes where the bot asked.
+func splitURL(s Scheme, raw string, meta map[string]string) (base, query string, err error) {
+	return splitURLScheme(s, raw, meta, "https")
+}
+
+// splitURLScheme is splitURL for a given URL scheme ("https" or "wss").
+func splitURLScheme(s Scheme, raw string, meta map[string]string, want string) (base, query string, err error) {
+	name := s.Name()
+	for i := 0; i < len(raw); i++ {
+		if c := raw[i]; c <= ' ' || c >= 0x7f {
+			return "", "", badRequest(fmt.Sprintf("%s: the URL has %s at byte %d: percent-encode it (%s)", name, describeByte(raw, i), i, encodingHint(raw, i)))
+		}
+	}
+	if strings.Contains(raw, "#") {
+		return "", "", badRequest(name + ": the URL has a fragment ('#'); remove it")
+	}
+	base, query, _ = strings.Cut(raw, "?")
+	u, perr := url.Parse(base)
+	if perr != nil {
+		return "", "", badRequest(name + ": the URL does not parse")
+	}
+	if u.Scheme != want {
+		return "", "", badRequest(fmt.Sprintf("%s: the URL must use %s", name, want))
+	}
+	if u.User != nil || u.Opaque != "" {
+		return "", "", badRequest(fmt.Sprintf("%s: the URL must be %s://HOST/PATH with no user info", name, want))
+	}
+	if !HostAllowed(s, meta, u.Hostname()) {
+		return "", "", badRequest(fmt.Sprintf("%s: host %q is not one of the credential's hosts (%s)", name, truncate(u.Hostname(), 64), strings.Join(AllowedHosts(s, meta), ", ")))
+	}
+	if !strings.HasPrefix(u.EscapedPath(), "/") {
+		return "", "", badRequest(name + ": the URL has no path")
+	}
+	return base, query, nil
+}
+
+// checkHMACSecret accepts a shared secret as a venue shows it: printable
+// ASCII without spaces, 8 to 512 bytes. The message never quotes it.
+func checkHMACSecret(venue string, secret []byte) (Checked, error) {
+	if isPEM(secret) {
+		return Checked{}, badRequest(venue + ": this is a PEM key file, but the credential's key type is an HMAC secret: give the secret string the venue showed")
+	}
+	if len(secret) < 8 || len(secret) > 512 {
+		return Checked{}, badRequest(fmt.Sprintf("%s: the secret is %d bytes; a venue's API secret is 8 to 512 printable characters", venue, len(secret)))
+	}
+	for i, c := range secret {
+		if c <= ' ' || c >= 0x7f {
+			return Checked{}, badRequest(fmt.Sprintf("%s: the secret has a space, control or non-ASCII byte at byte %d: copy it again without surrounding text", venue, i))
+		}
+	}
+	return Checked{KeyType: KeyHMAC}, nil
 }

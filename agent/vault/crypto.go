@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"io"
 
+	"github.com/keyward/keyward/internal/erase"
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/hkdf"
 )
@@ -18,7 +19,7 @@ import (
 // that it never wipes (see ErasesDerivation). The caller clears the result.
 func deriveKEK(passphrase []byte, salt []byte, p Params) []byte {
 	kek := make([]byte, keySize)
-	erase(func() {
+	erase.Do(func() {
 		k := argon2.IDKey(passphrase, salt, p.Time, p.MemoryKiB, p.Threads, keySize)
 		copy(kek, k)
 		clear(k)
