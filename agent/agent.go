@@ -37,6 +37,13 @@ type Config struct {
 	Now       func() time.Time // nil = time.Now
 	// OwnerUID is the uid that may administer the agent; root may too.
 	OwnerUID uint32
+	// UseGroups are groups whose members may use credentials (hello,
+	// status, list, sign) but not administer them: the group a system
+	// install's socket belongs to (`keyward`), for bots under other uids.
+	UseGroups []uint32
+	// OnStateChange, if set, runs after the agent locks, unlocks, or gains
+	// or loses a credential (for systemd's STATUS=). It must not block.
+	OnStateChange func()
 }
 
 // Agent implements protocol.Agent over the vault and the keyring.
@@ -81,13 +88,47 @@ func (a *Agent) Close() {
 	a.closeVaultLocked()
 }
 
-// AuthorizePeer decides whether a peer may talk to the agent at all. Until
-// per-bot policy exists, only the owner and root may.
+// AuthorizePeer decides whether a peer may talk to the agent at all: the
+// owner, root, and members of UseGroups may.
 func (a *Agent) AuthorizePeer(c peercred.Cred) error {
-	if c.UID == a.cfg.OwnerUID || c.UID == 0 {
+	if a.isAdmin(c) || a.isUser(c) {
 		return nil
 	}
+	if len(a.cfg.UseGroups) > 0 {
+		return fmt.Errorf("only uid %d (the agent's owner), root and members of group(s) %v may connect", a.cfg.OwnerUID, a.cfg.UseGroups)
+	}
 	return fmt.Errorf("only uid %d (the agent's owner) and root may connect", a.cfg.OwnerUID)
+}
+
+func (a *Agent) isAdmin(c peercred.Cred) bool { return c.UID == a.cfg.OwnerUID || c.UID == 0 }
+
+func (a *Agent) isUser(c peercred.Cred) bool {
+	for _, g := range a.cfg.UseGroups {
+		if c.InGroup(g) {
+			return true
+		}
+	}
+	return false
+}
+
+// useOps are the operations a member of UseGroups may perform.
+var useOps = map[string]bool{
+	protocol.OpHello: true, protocol.OpStatus: true, protocol.OpList: true, protocol.OpSign: true,
+}
+
+// State reports whether the agent is locked and how many credentials it
+// holds (unlocked) for status displays such as systemd's STATUS=.
+func (a *Agent) State() (locked bool, credentials int) {
+	if a.kr.Locked() {
+		return true, 0
+	}
+	return false, a.kr.Len()
+}
+
+func (a *Agent) stateChanged() {
+	if a.cfg.OnStateChange != nil {
+		a.cfg.OnStateChange()
+	}
 }
 
 // authorize checks the caller carried in ctx. Unknown means denied.
@@ -100,6 +141,10 @@ func (a *Agent) authorize(ctx context.Context, op string) (peercred.Cred, error)
 	if err := a.AuthorizePeer(c); err != nil {
 		a.log.Warn("denied", "op", op, "uid", c.UID, "pid", c.PID, "reason", err.Error())
 		return c, protocol.Errorf(protocol.CodeDenied, "uid %d may not %s: %v", c.UID, op, err)
+	}
+	if !a.isAdmin(c) && !useOps[op] {
+		a.log.Warn("denied", "op", op, "uid", c.UID, "pid", c.PID, "reason", "not the owner")
+		return c, protocol.Errorf(protocol.CodeDenied, "uid %d may use credentials but not %s: only uid %d (the agent's owner) and root administer the agent", c.UID, op, a.cfg.OwnerUID)
 	}
 	return c, nil
 }
@@ -200,6 +245,7 @@ func (a *Agent) Unlock(ctx context.Context, args protocol.UnlockArgs) (*protocol
 	}
 	a.closeVaultLocked()
 	a.vault = v
+	defer a.stateChanged()
 	a.log.Info("unlocked", "credentials", len(recs), "uid", peer.UID, "duration", time.Since(start).Round(time.Millisecond))
 	return &protocol.UnlockResult{Credentials: len(recs)}, nil
 }
@@ -214,6 +260,7 @@ func (a *Agent) Lock(ctx context.Context) error {
 	defer a.mu.Unlock()
 	a.kr.Lock("locked by uid " + fmt.Sprint(peer.UID))
 	a.closeVaultLocked()
+	defer a.stateChanged()
 	a.log.Info("locked", "uid", peer.UID, "pid", peer.PID)
 	return nil
 }
@@ -225,6 +272,7 @@ func (a *Agent) LockNow(reason string) {
 	defer a.mu.Unlock()
 	a.kr.Lock(reason)
 	a.closeVaultLocked()
+	defer a.stateChanged()
 	a.log.Info("locked", "reason", reason)
 }
 
@@ -235,6 +283,7 @@ func (a *Agent) autoLocked(reason string) {
 	if a.kr.Locked() {
 		a.closeVaultLocked()
 	}
+	defer a.stateChanged()
 	a.log.Info("locked", "reason", reason)
 }
 
@@ -285,6 +334,7 @@ func (a *Agent) Add(ctx context.Context, args protocol.AddArgs) (*protocol.Crede
 			rec = r
 		}
 	}
+	defer a.stateChanged()
 	a.log.Info("credential added", "credential", args.Name, "scheme", args.Scheme, "uid", peer.UID)
 	info := infoOf(rec)
 	return &info, nil
@@ -356,6 +406,7 @@ func (a *Agent) Remove(ctx context.Context, args protocol.RemoveArgs) error {
 	if err := a.kr.Remove(args.Name); err != nil && !errors.Is(err, keyring.ErrUnknown) {
 		return a.keyringError(args.Name, err)
 	}
+	defer a.stateChanged()
 	a.log.Info("credential removed", "credential", args.Name, "uid", peer.UID)
 	return nil
 }

@@ -21,6 +21,22 @@ type Cred struct {
 	UID uint32
 	GID uint32
 	PID int32
+	// Groups are the peer's supplementary groups when it connected
+	// (SO_PEERGROUPS), nil when the kernel could not say.
+	Groups []uint32
+}
+
+// InGroup reports whether gid is the peer's primary or a supplementary group.
+func (c Cred) InGroup(gid uint32) bool {
+	if c.GID == gid {
+		return true
+	}
+	for _, g := range c.Groups {
+		if g == gid {
+			return true
+		}
+	}
+	return false
 }
 
 func (c Cred) String() string { return fmt.Sprintf("uid=%d gid=%d pid=%d", c.UID, c.GID, c.PID) }
