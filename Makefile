@@ -10,7 +10,9 @@ FUZZTIME    ?= 10s
 # Minimising each new input can take up to a minute by default; keep short runs short.
 FUZZMIN     ?= 5s
 
-.PHONY: all build test check run fuzz clean
+CCXT_DIR    := agent/scheme/testdata/ccxt
+
+.PHONY: all build test check run fuzz clean ccxt
 
 all: check test
 
@@ -20,10 +22,17 @@ build:
 
 ## test: go vet, then every test with the race detector (unit, conformance,
 ## fuzz seed corpora, and end-to-end tests that build and run the binary)
-test:
+## (the scheme tests compare every signature with ccxt's: Node.js and npm
+## are required, and the pinned ccxt is installed from its lock file)
+test: ccxt
 	$(GO) vet ./...
-	$(GO) test -race -count=1 ./...
+	KEYWARD_REQUIRE_CCXT=1 $(GO) test -race -count=1 ./...
 	GOEXPERIMENT=$(SECRET_EXP) $(GO) test -race -count=1 ./agent/vault
+
+## ccxt: the reference signer for the scheme tests, from its lock file
+ccxt: $(CCXT_DIR)/node_modules/.package-lock.json
+$(CCXT_DIR)/node_modules/.package-lock.json: $(CCXT_DIR)/package-lock.json
+	npm ci --prefix $(CCXT_DIR) --no-audit --no-fund --ignore-scripts
 
 ## check: formatting, vet and staticcheck
 check:
@@ -36,11 +45,16 @@ check:
 run: build
 	./$(BIN) agent
 
-## fuzz: run each fuzz target for FUZZTIME (make fuzz FUZZTIME=10m)
+## fuzz: run every fuzz target of every package for FUZZTIME each
+## (make fuzz FUZZTIME=10m); FUZZ=regexp picks targets
+FUZZ        ?= .
 fuzz:
-	$(GO) test -run='^$$' -fuzz='^FuzzReadFrame$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMIN) ./protocol
-	$(GO) test -run='^$$' -fuzz='^FuzzOpen$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMIN) ./agent/vault
-	$(GO) test -run='^$$' -fuzz='^FuzzBinanceSign$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMIN) ./agent/scheme
+	@set -e; for pkg in $$(grep -l --include='*_test.go' -r '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for target in $$(grep -h '^func Fuzz' $$pkg/*_test.go | sed 's/^func \(Fuzz[A-Za-z0-9_]*\).*/\1/' | grep -E '$(FUZZ)' || true); do \
+	    echo "== $$pkg $$target"; \
+	    $(GO) test -run='^$$' -fuzz="^$$target\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMIN) $$pkg; \
+	  done; \
+	done
 
 clean:
 	rm -rf bin

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/agent/keyring"
+	"github.com/keyward/keyward/agent/nonce"
 	"github.com/keyward/keyward/agent/peercred"
 	"github.com/keyward/keyward/agent/scheme"
 	"github.com/keyward/keyward/agent/vault"
@@ -53,6 +54,7 @@ type Agent struct {
 	now     func() time.Time
 	started time.Time
 	kr      *keyring.Keyring
+	nonces  *nonce.Store
 
 	mu    sync.Mutex // guards vault; held across vault writes
 	vault *vault.Vault
@@ -69,7 +71,7 @@ func New(cfg Config) *Agent {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	a := &Agent{cfg: cfg, log: cfg.Log, now: cfg.Now}
+	a := &Agent{cfg: cfg, log: cfg.Log, now: cfg.Now, nonces: nonce.Open(cfg.VaultPath + ".nonces")}
 	a.started = a.now()
 	a.kr = keyring.New(keyring.Options{
 		LockAfter: cfg.LockAfter,
@@ -161,11 +163,34 @@ func (a *Agent) Hello(ctx context.Context, args protocol.HelloArgs) (*protocol.H
 	}
 	for _, name := range scheme.Names() {
 		s, _ := scheme.Lookup(name)
-		res.Schemes = append(res.Schemes, protocol.SchemeInfo{
-			Name: name, Hosts: s.Hosts(), Operations: []string{protocol.OpSign},
-		})
+		res.Schemes = append(res.Schemes, schemeInfo(s))
 	}
 	return res, nil
+}
+
+// schemeInfo describes a scheme for hello.
+func schemeInfo(s scheme.Scheme) protocol.SchemeInfo {
+	info := s.Info()
+	hosts := s.Hosts()
+	if hosts == nil {
+		hosts = []string{}
+	}
+	return protocol.SchemeInfo{
+		Name:         s.Name(),
+		Hosts:        hosts,
+		Operations:   []string{protocol.OpSign},
+		KeyTypes:     info.KeyTypes,
+		Passphrase:   passphraseWord[info.Passphrase],
+		ClearSecrets: info.ClearSecrets,
+		WebSocket:    info.WebSocket,
+		Meta:         info.Meta,
+	}
+}
+
+var passphraseWord = map[scheme.Passphrase]string{
+	scheme.PassphraseNone:     "none",
+	scheme.PassphraseOptional: "optional",
+	scheme.PassphraseRequired: "required",
 }
 
 // Status reports the agent's state.
@@ -304,7 +329,11 @@ func (a *Agent) Add(ctx context.Context, args protocol.AddArgs) (*protocol.Crede
 	if err := vault.ValidName(args.Name); err != nil {
 		return nil, protocol.Errorf(protocol.CodeBadRequest, "%v", err)
 	}
-	if _, ok := scheme.Lookup(args.Scheme); !ok {
+	if a.kr.Locked() {
+		return nil, errLocked()
+	}
+	sch, ok := scheme.Lookup(args.Scheme)
+	if !ok {
 		return nil, protocol.Errorf(protocol.CodeUnsupported, "unknown scheme %q: this agent knows %s", args.Scheme, strings.Join(scheme.Names(), ", "))
 	}
 	if args.APIKey == "" {
@@ -316,16 +345,55 @@ func (a *Agent) Add(ctx context.Context, args protocol.AddArgs) (*protocol.Crede
 	if err := validMeta(args.Meta); err != nil {
 		return nil, err
 	}
+	if _, set := args.Meta[scheme.MetaKeyType]; set {
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "metadata %q is the agent's: it records the key type it finds in the secret", scheme.MetaKeyType)
+	}
+	info := sch.Info()
+	switch {
+	case info.Passphrase == scheme.PassphraseRequired && len(args.Passphrase) == 0:
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "%s keys come with a passphrase (the one chosen when the key was made): give it with --passphrase-file, or at the prompt", args.Scheme)
+	case info.Passphrase == scheme.PassphraseNone && len(args.Passphrase) > 0:
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "%s keys have no passphrase: leave it out", args.Scheme)
+	}
+	checked, err := sch.Check(scheme.Key{APIKey: args.APIKey, Secret: args.Secret, Passphrase: args.Passphrase, Meta: args.Meta})
+	if err != nil {
+		var re *scheme.RequestError
+		if errors.As(err, &re) {
+			return nil, protocol.Errorf(protocol.CodeBadRequest, "%s", re.Msg)
+		}
+		a.log.Error("checking a key", "scheme", args.Scheme, "err", err)
+		return nil, protocol.Errorf(protocol.CodeInternal, "checking the key failed; see the agent's log")
+	}
+	stored := args.Secret
+	if checked.Secret != nil {
+		defer clear(checked.Secret)
+		stored = checked.Secret
+	}
+	if info.Passphrase != scheme.PassphraseNone {
+		packed, err := scheme.PackSecret(stored, args.Passphrase)
+		if err != nil {
+			return nil, protocol.Errorf(protocol.CodeBadRequest, "%v", err)
+		}
+		defer clear(packed)
+		stored = packed
+	}
+	meta := make(map[string]string, len(args.Meta)+1)
+	for k, v := range args.Meta {
+		meta[k] = v
+	}
+	if checked.KeyType != "" {
+		meta[scheme.MetaKeyType] = checked.KeyType
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.vault == nil {
 		return nil, errLocked()
 	}
-	rec := vault.Record{Name: args.Name, Scheme: args.Scheme, APIKey: args.APIKey, Meta: args.Meta}
-	if err := a.kr.Add(credentialOf(rec), args.Secret); err != nil {
+	rec := vault.Record{Name: args.Name, Scheme: args.Scheme, APIKey: args.APIKey, Meta: meta}
+	if err := a.kr.Add(credentialOf(rec), stored); err != nil {
 		return nil, a.keyringError(args.Name, err)
 	}
-	if err := a.vault.Add(rec, args.Secret); err != nil {
+	if err := a.vault.Add(rec, stored); err != nil {
 		a.kr.Remove(args.Name)
 		return nil, a.vaultError("add", err)
 	}
@@ -334,10 +402,9 @@ func (a *Agent) Add(ctx context.Context, args protocol.AddArgs) (*protocol.Crede
 			rec = r
 		}
 	}
-	defer a.stateChanged()
-	a.log.Info("credential added", "credential", args.Name, "scheme", args.Scheme, "uid", peer.UID)
-	info := infoOf(rec)
-	return &info, nil
+	a.log.Info("credential added", "credential", args.Name, "scheme", args.Scheme, "key_type", checked.KeyType, "uid", peer.UID)
+	ci := infoOf(rec)
+	return &ci, nil
 }
 
 // validMeta bounds public metadata and checks the keys the agent reads.
@@ -406,6 +473,9 @@ func (a *Agent) Remove(ctx context.Context, args protocol.RemoveArgs) error {
 	if err := a.kr.Remove(args.Name); err != nil && !errors.Is(err, keyring.ErrUnknown) {
 		return a.keyringError(args.Name, err)
 	}
+	if err := a.nonces.Forget(args.Name); err != nil {
+		a.log.Warn("could not drop the removed credential's nonce marks", "credential", args.Name, "err", err)
+	}
 	defer a.stateChanged()
 	a.log.Info("credential removed", "credential", args.Name, "uid", peer.UID)
 	return nil
@@ -450,11 +520,15 @@ func (a *Agent) Sign(ctx context.Context, args protocol.SignArgs) (*protocol.HTT
 	if err != nil || u.Host == "" {
 		return nil, protocol.Errorf(protocol.CodeBadRequest, "url %.200q is not an absolute URL", args.URL)
 	}
-	if u.Scheme != "https" {
-		return nil, protocol.Errorf(protocol.CodeBadRequest, "keyward signs only https URLs, not %s://", u.Scheme)
-	}
 	if args.Method == "" {
-		return nil, protocol.Errorf(protocol.CodeBadRequest, "sign needs an HTTP method")
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "sign needs an HTTP method (or WS for a WebSocket message)")
+	}
+	method := strings.ToUpper(args.Method)
+	switch {
+	case method == protocol.MethodWS && u.Scheme != "wss":
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "a WebSocket message (method WS) goes to a wss:// URL, not %s://", u.Scheme)
+	case method != protocol.MethodWS && u.Scheme != "https":
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "keyward signs only https URLs (and wss:// for method WS), not %s://", u.Scheme)
 	}
 	host := strings.ToLower(u.Hostname())
 	now := a.now()
@@ -467,15 +541,39 @@ func (a *Agent) Sign(ctx context.Context, args protocol.SignArgs) (*protocol.HTT
 		if !scheme.HostAllowed(s, c.Meta, host) {
 			return protocol.Errorf(protocol.CodeDenied, "credential %q signs only for %s hosts (%s), not %s: add other hosts with `keyward add --host`", c.Name, c.Scheme, strings.Join(scheme.AllowedHosts(s, c.Meta), ", "), host)
 		}
-		var err error
-		out, err = s.Sign(scheme.Input{
-			Request: scheme.Request{Method: strings.ToUpper(args.Method), URL: args.URL, Headers: args.Headers, Body: args.Body},
+		info := s.Info()
+		if method == protocol.MethodWS && !info.WebSocket {
+			return protocol.Errorf(protocol.CodeUnsupported, "scheme %s signs HTTP requests only, not WebSocket messages", c.Scheme)
+		}
+		in := scheme.Input{
+			Request: scheme.Request{Method: method, URL: args.URL, Headers: args.Headers, Body: args.Body},
 			APIKey:  c.APIKey,
+			KeyType: c.Meta[scheme.MetaKeyType],
 			Secret:  secret,
 			Scratch: scratch,
 			Meta:    c.Meta,
 			Now:     now,
-		})
+		}
+		if info.Passphrase != scheme.PassphraseNone {
+			var err error
+			if in.Secret, in.Passphrase, err = scheme.UnpackSecret(secret); err != nil {
+				return fmt.Errorf("credential %q: %w", c.Name, err)
+			}
+		}
+		var nonceErr error
+		in.Nonce = func(unit time.Duration) uint64 {
+			n, err := a.nonces.Next(c.Name, unit, now)
+			if err != nil && nonceErr == nil {
+				nonceErr = err
+			}
+			return n
+		}
+		var err error
+		out, err = s.Sign(in)
+		if nonceErr != nil {
+			a.log.Error("nonce store", "credential", c.Name, "err", nonceErr)
+			return protocol.Errorf(protocol.CodeInternal, "the agent cannot keep nonces increasing for %q, so it refuses to sign: %v", c.Name, nonceErr)
+		}
 		return err
 	})
 	if err != nil {

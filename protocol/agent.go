@@ -116,7 +116,7 @@ func dispatch(ctx context.Context, a Agent, req *Request) (any, error) {
 		return Empty{}, a.Lock(ctx)
 	case OpAdd:
 		var args AddArgs
-		defer func() { args.Secret.Wipe() }()
+		defer func() { args.Secret.Wipe(); args.Passphrase.Wipe() }()
 		if err := decodeSecretArgs(req, &args); err != nil {
 			return nil, err
 		}

@@ -24,6 +24,9 @@ const (
 	OpPasswd = "passwd"
 )
 
+// MethodWS is the method of a WebSocket message in an HTTPRequest.
+const MethodWS = "WS"
+
 // Operations lists every operation of this protocol version, in SPEC order.
 func Operations() []string {
 	return []string{OpHello, OpStatus, OpUnlock, OpLock, OpAdd, OpList, OpRemove, OpSign, OpPasswd}
@@ -66,6 +69,22 @@ type SchemeInfo struct {
 	Name       string   `json:"name"`
 	Hosts      []string `json:"hosts"`
 	Operations []string `json:"operations"`
+	// KeyTypes are the key forms the venue issues that the agent accepts:
+	// "hmac", "rsa", "ed25519", "ecdsa-p256", "secp256k1".
+	KeyTypes []string `json:"key_types"`
+	// Passphrase is "none", "optional" or "required": whether `add` takes
+	// the passphrase the venue issues with a key.
+	Passphrase string `json:"passphrase"`
+	// ClearSecrets names the parts of a credential the venue receives in
+	// clear on every request (e.g. "passphrase"): a signed request handed
+	// to the bot carries them, so a bot that must not see them needs
+	// forward mode.
+	ClearSecrets []string `json:"clear_secrets,omitempty"`
+	// WebSocket reports that sign also signs WebSocket messages (method
+	// "WS", a wss:// URL and the message as the body).
+	WebSocket bool `json:"websocket,omitempty"`
+	// Meta names the credential metadata the scheme reads, with meanings.
+	Meta map[string]string `json:"meta,omitempty"`
 }
 
 // StatusResult describes the agent's state. It never carries a secret.
@@ -99,14 +118,18 @@ type PasswdArgs struct {
 	NewPassphrase Secret `json:"new_passphrase"`
 }
 
-// AddArgs adds a credential. Secret is the API secret; APIKey is the public
-// key id the venue sees. Meta holds scheme-specific public settings.
+// AddArgs adds a credential. Secret is the API secret as the venue issued
+// it (a secret string, base64 text, or a PEM private key); APIKey is the
+// public key id the venue sees; Passphrase is the passphrase some venues
+// issue with a key (OKX, KuCoin, Bitget, Coinbase Exchange). Meta holds
+// scheme-specific public settings.
 type AddArgs struct {
-	Name   string            `json:"name"`
-	Scheme string            `json:"scheme"`
-	APIKey string            `json:"api_key"`
-	Secret Secret            `json:"secret"`
-	Meta   map[string]string `json:"meta,omitempty"`
+	Name       string            `json:"name"`
+	Scheme     string            `json:"scheme"`
+	APIKey     string            `json:"api_key"`
+	Secret     Secret            `json:"secret"`
+	Passphrase Secret            `json:"passphrase,omitempty"`
+	Meta       map[string]string `json:"meta,omitempty"`
 }
 
 // CredentialInfo is a credential's public part.
@@ -131,7 +154,8 @@ type RemoveArgs struct {
 }
 
 // HTTPRequest is a request in the shape of ccxt's sign() result. Body is
-// UTF-8 text (form-encoded or JSON), signed exactly as sent.
+// UTF-8 text (form-encoded or JSON), signed exactly as sent. A WebSocket
+// message to sign has Method "WS", a wss:// URL and the message as Body.
 type HTTPRequest struct {
 	Method  string            `json:"method"`
 	URL     string            `json:"url"`

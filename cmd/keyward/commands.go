@@ -193,15 +193,17 @@ func statusCommand() *command {
 }
 
 func addCommand() *command {
-	var schemeName, apiKey, secretFile string
-	var hosts multiFlag
+	var schemeName, apiKey, secretFile, passphraseFile string
+	var hosts, metas multiFlag
 	return &command{
 		needsAgent: true, name: "add", args: "NAME --scheme SCHEME --api-key ID", nargs: 1,
 		setup: func(fs *flag.FlagSet) {
 			fs.StringVar(&schemeName, "scheme", "", "signing scheme, e.g. binance (an unknown one is refused with the list of known ones)")
-			fs.StringVar(&apiKey, "api-key", "", "the public API key id the venue shows")
-			fs.StringVar(&secretFile, "secret-file", "", "read the secret from this file instead of the terminal or stdin")
+			fs.StringVar(&apiKey, "api-key", "", "the public API key id the venue shows (Coinbase: the key name; Hyperliquid: the account address)")
+			fs.StringVar(&secretFile, "secret-file", "", "read the secret or private key (PEM) from this file, or - for stdin, instead of asking")
+			fs.StringVar(&passphraseFile, "passphrase-file", "", "read the key's passphrase (OKX, KuCoin, Bitget, Coinbase Exchange) from this file, or - for stdin")
 			fs.Var(&hosts, "host", "another host this credential may sign for (repeatable)")
+			fs.Var(&metas, "meta", "KEY=VALUE scheme setting, e.g. key_version=3 for KuCoin or the hmac scheme's template (repeatable)")
 		},
 		check: func(args []string) error {
 			if schemeName == "" || apiKey == "" {
@@ -210,49 +212,109 @@ func addCommand() *command {
 			if err := vault.ValidName(args[0]); err != nil {
 				return usageError("%v", err)
 			}
+			if secretFile == "-" && passphraseFile == "-" {
+				return usageError("--secret-file - and --passphrase-file - cannot both read stdin: put one in a file, or give the secret then the passphrase on stdin without either flag")
+			}
+			for _, m := range metas {
+				if k, _, ok := strings.Cut(m, "="); !ok || k == "" {
+					return usageError("--meta %q: write KEY=VALUE", m)
+				}
+			}
 			return nil
 		},
 		run: func(ctx context.Context, u *ui, c *client.Client, args []string) error {
 			name := args[0]
-			secret, err := readSecretFrom(u, secretFile)
+			// Ask the agent what the scheme takes before reading any secret,
+			// so that an unknown scheme costs nobody a paste.
+			hello, err := c.Hello(ctx, protocol.HelloArgs{Version: protocol.Version, Client: "keyward-cli"})
+			if err != nil {
+				return err
+			}
+			var info *protocol.SchemeInfo
+			var known []string
+			for i := range hello.Schemes {
+				known = append(known, hello.Schemes[i].Name)
+				if hello.Schemes[i].Name == schemeName {
+					info = &hello.Schemes[i]
+				}
+			}
+			if info == nil {
+				return failure(fmt.Sprintf("unknown scheme %q", schemeName), "this agent knows "+strings.Join(known, ", "))
+			}
+			if info.Passphrase == "none" && passphraseFile != "" {
+				return failure(fmt.Sprintf("%s keys have no passphrase: leave out --passphrase-file", schemeName))
+			}
+			secret, err := readSecretFrom(u, secretFile, "API secret or private key")
 			if err != nil {
 				return err
 			}
 			defer clear(secret)
-			var meta map[string]string
-			if len(hosts) > 0 {
-				meta = map[string]string{"hosts": strings.Join(hosts, ",")}
+			var passphrase []byte
+			switch {
+			case passphraseFile != "":
+				passphrase, err = readSecretFrom(u, passphraseFile, "Passphrase of the API key")
+			case info.Passphrase == "required":
+				// Asked at the terminal, or the next line of stdin.
+				passphrase, err = u.readSecretOrNextLine("Passphrase of the API key", secretFile == "-")
+			case info.Passphrase == "optional":
+				passphrase, err = u.readOptionalSecret("Passphrase of the API key (Enter if it has none)", secretFile == "-")
 			}
-			info, err := c.Add(ctx, protocol.AddArgs{Name: name, Scheme: schemeName, APIKey: apiKey, Secret: secret, Meta: meta})
+			if err != nil {
+				return err
+			}
+			defer clear(passphrase)
+			meta := map[string]string{}
+			for _, m := range metas {
+				k, v, _ := strings.Cut(m, "=")
+				meta[k] = v
+			}
+			if len(hosts) > 0 {
+				meta["hosts"] = strings.Join(hosts, ",")
+			}
+			if len(meta) == 0 {
+				meta = nil
+			}
+			added, err := c.Add(ctx, protocol.AddArgs{Name: name, Scheme: schemeName, APIKey: apiKey, Secret: secret, Passphrase: passphrase, Meta: meta})
 			if err != nil {
 				return err
 			}
 			if u.json {
-				return u.printJSON(info)
+				return u.printJSON(added)
 			}
-			u.println("Added %s (%s, API key %s).", info.Name, info.Scheme, info.APIKey)
+			kind := added.Meta["key_type"]
+			if kind == "" {
+				kind = "key"
+			}
+			u.println("Added %s (%s, %s key, API key %s).", added.Name, added.Scheme, kind, added.APIKey)
+			if len(info.ClearSecrets) > 0 {
+				u.note("%s sends the %s in clear with every request: a bot that signs through the agent sees it", schemeName, strings.Join(info.ClearSecrets, " and "))
+			}
 			return nil
 		},
 	}
 }
 
-// readSecretFrom reads a credential secret from a file, or else from the
-// terminal or stdin. One trailing newline is dropped from a file.
-func readSecretFrom(u *ui, path string) ([]byte, error) {
-	if path == "" {
-		return u.readSecret("API secret", false)
+// readSecretFrom reads a credential secret from a file ("-" is stdin), or
+// else from the terminal (no echo) or stdin. A secret is one line, or a
+// whole PEM block when the first line begins one.
+func readSecretFrom(u *ui, path, prompt string) ([]byte, error) {
+	switch path {
+	case "":
+		return u.readSecretOrNextLine(prompt, false)
+	case "-":
+		return u.readSecretOrNextLine(prompt, true)
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, failure(fmt.Sprintf("secret file: %v", err))
+		return nil, failure(fmt.Sprintf("%s file: %v", strings.ToLower(prompt), err))
 	}
 	defer f.Close()
-	b, err := readLine(f)
+	b, err := readSecretText(f)
 	if err != nil {
 		return nil, err
 	}
 	if len(b) == 0 {
-		return nil, failure(fmt.Sprintf("secret file %s is empty", path))
+		return nil, failure(fmt.Sprintf("%s file %s is empty", strings.ToLower(prompt), path))
 	}
 	return b, nil
 }

@@ -138,6 +138,83 @@ func (u *ui) readSecret(prompt string, confirm bool) ([]byte, error) {
 	return b, nil
 }
 
+// readSecretOrNextLine asks for a secret at the terminal, or reads it from
+// stdin (one line, or a PEM block) when stdin is not a terminal or
+// fromStdin is set. A PEM key cannot be pasted at a no-echo prompt, which
+// reads one line: the message says to use --secret-file.
+func (u *ui) readSecretOrNextLine(prompt string, fromStdin bool) ([]byte, error) {
+	if !fromStdin && u.isTerminal() {
+		b, err := u.readSecret(prompt, false)
+		if err == nil && bytes.HasPrefix(b, []byte("-----BEGIN ")) {
+			clear(b)
+			return nil, failure("a PEM key spans several lines and cannot be pasted at the prompt", "give it with --secret-file FILE (or --secret-file - and pipe it)")
+		}
+		return b, err
+	}
+	b, err := readSecretText(u.stdin)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) == 0 {
+		return nil, failure(strings.ToLower(prompt)+" is empty", "write it on stdin (a PEM key whole, anything else as one line), or run from a terminal to be asked")
+	}
+	return b, nil
+}
+
+// readOptionalSecret is readSecretOrNextLine for a secret that may be
+// absent: an empty answer, an empty line or the end of stdin is none.
+func (u *ui) readOptionalSecret(prompt string, fromStdin bool) ([]byte, error) {
+	if !fromStdin && u.isTerminal() {
+		fd := int(u.stdin.Fd())
+		fmt.Fprintf(u.stderr, "%s: ", prompt)
+		b, err := term.ReadPassword(fd)
+		fmt.Fprintln(u.stderr)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", strings.ToLower(prompt), err)
+		}
+		return b, nil
+	}
+	return readSecretText(u.stdin)
+}
+
+// readSecretText reads one secret from r: one line, or, when the first
+// line begins a PEM block, every line up to and including its END line, so
+// that a passphrase may follow on the next line. Lines are read with
+// readLine, so nothing past the secret is consumed.
+func readSecretText(r io.Reader) ([]byte, error) {
+	first, err := readLine(r)
+	if err != nil || !bytes.HasPrefix(first, []byte("-----BEGIN ")) {
+		return first, err
+	}
+	buf := first
+	for {
+		line, err := readLine(r)
+		if err != nil {
+			clear(buf)
+			return nil, err
+		}
+		if len(buf)+1+len(line) > maxSecretLine {
+			clear(buf)
+			clear(line)
+			return nil, failure("the key is longer than 64 KiB")
+		}
+		grown := make([]byte, 0, len(buf)+1+len(line))
+		grown = append(append(append(grown, buf...), '\n'), line...)
+		clear(buf)
+		end := bytes.HasPrefix(line, []byte("-----END "))
+		empty := len(line) == 0
+		clear(line)
+		buf = grown
+		if end {
+			return buf, nil
+		}
+		if empty && bytes.HasSuffix(buf, []byte("\n\n\n")) {
+			clear(buf)
+			return nil, failure("the PEM key has no -----END line", "give the whole file, from -----BEGIN to -----END")
+		}
+	}
+}
+
 // maxSecretLine bounds a secret or passphrase read from stdin.
 const maxSecretLine = 64 << 10
 

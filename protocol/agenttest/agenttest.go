@@ -76,7 +76,12 @@ func testHello(t *testing.T, f Factory) {
 	var names []string
 	for _, s := range h.Schemes {
 		names = append(names, s.Name)
-		assert.NotEmpty(t, s.Hosts, s.Name)
+		assert.NotNil(t, s.Hosts, s.Name)
+		if _, perCredential := s.Meta["hosts"]; !perCredential {
+			assert.NotEmpty(t, s.Hosts, "%s has no hosts of its own, so it must take them from metadata", s.Name)
+		}
+		assert.NotEmpty(t, s.KeyTypes, s.Name)
+		assert.Contains(t, []string{"none", "optional", "required"}, s.Passphrase, s.Name)
 	}
 	assert.Contains(t, names, "binance")
 }
@@ -189,7 +194,7 @@ func testErrors(t *testing.T, f Factory) {
 	assert.Equal(t, protocol.CodeWrongPassphrase, code(err))
 	_, err = a.Unlock(ctx, protocol.UnlockArgs{})
 	assert.Equal(t, protocol.CodeBadRequest, code(err))
-	_, err = a.Add(ctx, protocol.AddArgs{Name: "main", Scheme: "binance", APIKey: "k", Secret: secret("s")})
+	_, err = a.Add(ctx, protocol.AddArgs{Name: "main", Scheme: "binance", APIKey: "k", Secret: secret("other-test-secret")})
 	assert.Equal(t, protocol.CodeLocked, code(err))
 
 	unlock(t, a, ctx)
@@ -202,12 +207,15 @@ func testErrors(t *testing.T, f Factory) {
 		args protocol.AddArgs
 		code protocol.Code
 	}{
-		{"duplicate", protocol.AddArgs{Name: "main", Scheme: "binance", APIKey: "k", Secret: secret("s")}, protocol.CodeExists},
-		{"bad name", protocol.AddArgs{Name: "no spaces", Scheme: "binance", APIKey: "k", Secret: secret("s")}, protocol.CodeBadRequest},
-		{"unknown scheme", protocol.AddArgs{Name: "x", Scheme: "nosuch", APIKey: "k", Secret: secret("s")}, protocol.CodeUnsupported},
-		{"no api key", protocol.AddArgs{Name: "x", Scheme: "binance", Secret: secret("s")}, protocol.CodeBadRequest},
+		{"duplicate", protocol.AddArgs{Name: "main", Scheme: "binance", APIKey: "k", Secret: secret("other-test-secret")}, protocol.CodeExists},
+		{"bad name", protocol.AddArgs{Name: "no spaces", Scheme: "binance", APIKey: "k", Secret: secret("other-test-secret")}, protocol.CodeBadRequest},
+		{"unknown scheme", protocol.AddArgs{Name: "x", Scheme: "nosuch", APIKey: "k", Secret: secret("other-test-secret")}, protocol.CodeUnsupported},
+		{"no api key", protocol.AddArgs{Name: "x", Scheme: "binance", Secret: secret("other-test-secret")}, protocol.CodeBadRequest},
 		{"no secret", protocol.AddArgs{Name: "x", Scheme: "binance", APIKey: "k"}, protocol.CodeBadRequest},
-		{"bad host", protocol.AddArgs{Name: "x", Scheme: "binance", APIKey: "k", Secret: secret("s"), Meta: map[string]string{"hosts": "https://x/"}}, protocol.CodeBadRequest},
+		{"bad host", protocol.AddArgs{Name: "x", Scheme: "binance", APIKey: "k", Secret: secret("other-test-secret"), Meta: map[string]string{"hosts": "https://x/"}}, protocol.CodeBadRequest},
+		{"secret too short to be a venue's", protocol.AddArgs{Name: "x", Scheme: "binance", APIKey: "k", Secret: secret("s")}, protocol.CodeBadRequest},
+		{"passphrase for a venue without", protocol.AddArgs{Name: "x", Scheme: "binance", APIKey: "k", Secret: secret("other-test-secret"), Passphrase: secret("pp")}, protocol.CodeBadRequest},
+		{"key type is the agent's", protocol.AddArgs{Name: "x", Scheme: "binance", APIKey: "k", Secret: secret("other-test-secret"), Meta: map[string]string{"key_type": "rsa"}}, protocol.CodeBadRequest},
 	} {
 		_, err := a.Add(ctx, tc.args)
 		assert.Equal(t, tc.code, code(err), "%s: %v", tc.name, err)
@@ -225,12 +233,16 @@ func testErrors(t *testing.T, f Factory) {
 		{"foreign host", protocol.SignArgs{Credential: "main", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://api.binance.com.evil.example/api/v3/account"}},
 			protocol.CodeDenied, ""},
 		{"plain http", protocol.SignArgs{Credential: "main", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "http://api.binance.com/api/v3/account"}},
-			protocol.CodeBadRequest, "keyward signs only https URLs, not http://"},
+			protocol.CodeBadRequest, "keyward signs only https URLs (and wss:// for method WS), not http://"},
 		{"relative url", protocol.SignArgs{Credential: "main", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "/api/v3/account"}},
 			protocol.CodeBadRequest, ""},
 		{"no credential", protocol.SignArgs{HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://api.binance.com/api/v3/account"}},
 			protocol.CodeBadRequest, "sign needs a credential name"},
-		{"agent sets the timestamp", protocol.SignArgs{Credential: "main", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://api.binance.com/api/v3/account?timestamp=1"}},
+		{"agent sets the signature", protocol.SignArgs{Credential: "main", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://api.binance.com/api/v3/account?signature=1"}},
+			protocol.CodeBadRequest, ""},
+		{"WebSocket message for an HTTP-only scheme", protocol.SignArgs{Credential: "main", HTTPRequest: protocol.HTTPRequest{Method: "WS", URL: "wss://api.binance.com/ws", Body: "{}"}},
+			protocol.CodeUnsupported, ""},
+		{"WebSocket message to https", protocol.SignArgs{Credential: "main", HTTPRequest: protocol.HTTPRequest{Method: "WS", URL: "https://api.binance.com/ws"}},
 			protocol.CodeBadRequest, ""},
 	} {
 		_, err := a.Sign(ctx, tc.args)
