@@ -21,6 +21,8 @@ import (
 	"github.com/keyward/keyward/agent/keyring"
 	"github.com/keyward/keyward/agent/nonce"
 	"github.com/keyward/keyward/agent/peercred"
+	"github.com/keyward/keyward/agent/peerid"
+	"github.com/keyward/keyward/agent/policy"
 	"github.com/keyward/keyward/agent/scheme"
 	"github.com/keyward/keyward/agent/vault"
 	"github.com/keyward/keyward/protocol"
@@ -45,6 +47,12 @@ type Config struct {
 	// OnStateChange, if set, runs after the agent locks, unlocks, or gains
 	// or loses a credential (for systemd's STATUS=). It must not block.
 	OnStateChange func()
+	// Policy, when set, decides what each client may do (see package
+	// policy); without it the owner, root and UseGroups may use every
+	// credential, and only the money-moving catalogue is refused.
+	Policy *policy.Holder
+	// Audit, when set, receives a record of every use of a credential.
+	Audit Auditor
 }
 
 // Agent implements protocol.Agent over the vault and the keyring.
@@ -55,6 +63,7 @@ type Agent struct {
 	started time.Time
 	kr      *keyring.Keyring
 	nonces  *nonce.Store
+	usage   *usageTracker
 
 	mu    sync.Mutex // guards vault; held across vault writes
 	vault *vault.Vault
@@ -72,6 +81,7 @@ func New(cfg Config) *Agent {
 		cfg.Now = time.Now
 	}
 	a := &Agent{cfg: cfg, log: cfg.Log, now: cfg.Now, nonces: nonce.Open(cfg.VaultPath + ".nonces")}
+	a.usage = newUsageTracker(cfg.VaultPath+".usage", cfg.Log)
 	a.started = a.now()
 	a.kr = keyring.New(keyring.Options{
 		LockAfter: cfg.LockAfter,
@@ -88,13 +98,21 @@ func (a *Agent) Close() {
 	defer a.mu.Unlock()
 	a.kr.Close()
 	a.closeVaultLocked()
+	a.usage.flush()
 }
 
-// AuthorizePeer decides whether a peer may talk to the agent at all: the
-// owner, root, and members of UseGroups may.
-func (a *Agent) AuthorizePeer(c peercred.Cred) error {
-	if a.isAdmin(c) || a.isUser(c) {
+// AuthorizePeer decides, at accept, whether a peer may talk to the agent
+// at all: the owner, root, members of UseGroups, and clients the policy
+// names may.
+func (a *Agent) AuthorizePeer(id peerid.Identity) error {
+	if a.isAdmin(id.Cred) || a.isUser(id.Cred) {
 		return nil
+	}
+	if p := a.cfg.Policy.Policy(); p != nil && p.Match(id) != nil {
+		return nil
+	}
+	if a.cfg.Policy != nil {
+		return fmt.Errorf("no client in the policy matches it, and only uid %d (the agent's owner) and root administer", a.cfg.OwnerUID)
 	}
 	if len(a.cfg.UseGroups) > 0 {
 		return fmt.Errorf("only uid %d (the agent's owner), root and members of group(s) %v may connect", a.cfg.OwnerUID, a.cfg.UseGroups)
@@ -113,7 +131,8 @@ func (a *Agent) isUser(c peercred.Cred) bool {
 	return false
 }
 
-// useOps are the operations a member of UseGroups may perform.
+// useOps are the operations a peer that is not an administrator may
+// perform (the policy, when there is one, decides on each credential).
 var useOps = map[string]bool{
 	protocol.OpHello: true, protocol.OpStatus: true, protocol.OpList: true, protocol.OpSign: true,
 }
@@ -134,21 +153,24 @@ func (a *Agent) stateChanged() {
 }
 
 // authorize checks the caller carried in ctx. Unknown means denied.
-func (a *Agent) authorize(ctx context.Context, op string) (peercred.Cred, error) {
-	c, err := peercred.FromContext(ctx)
+// Administration is the owner's and root's alone; the use operations are
+// open to every peer AuthorizePeer let in (the policy then decides on
+// each credential).
+func (a *Agent) authorize(ctx context.Context, op string) (peerid.Identity, error) {
+	id, err := peerid.FromContext(ctx)
 	if err != nil {
 		a.log.Warn("denied: unknown caller", "op", op)
-		return c, protocol.Errorf(protocol.CodeDenied, "the agent cannot tell who is asking, so it refuses")
+		return id, protocol.Errorf(protocol.CodeDenied, "the agent cannot tell who is asking, so it refuses")
 	}
-	if err := a.AuthorizePeer(c); err != nil {
-		a.log.Warn("denied", "op", op, "uid", c.UID, "pid", c.PID, "reason", err.Error())
-		return c, protocol.Errorf(protocol.CodeDenied, "uid %d may not %s: %v", c.UID, op, err)
+	if err := a.AuthorizePeer(id); err != nil {
+		a.log.Warn("denied", "op", op, "uid", id.UID, "pid", id.PID, "reason", err.Error())
+		return id, protocol.Errorf(protocol.CodeDenied, "uid %d may not %s: %v", id.UID, op, err)
 	}
-	if !a.isAdmin(c) && !useOps[op] {
-		a.log.Warn("denied", "op", op, "uid", c.UID, "pid", c.PID, "reason", "not the owner")
-		return c, protocol.Errorf(protocol.CodeDenied, "uid %d may use credentials but not %s: only uid %d (the agent's owner) and root administer the agent", c.UID, op, a.cfg.OwnerUID)
+	if !a.isAdmin(id.Cred) && !useOps[op] {
+		a.log.Warn("denied", "op", op, "uid", id.UID, "pid", id.PID, "reason", "not the owner")
+		return id, protocol.Errorf(protocol.CodeDenied, "uid %d may use credentials but not %s: only uid %d (the agent's owner) and root administer the agent", id.UID, op, a.cfg.OwnerUID)
 	}
-	return c, nil
+	return id, nil
 }
 
 // Hello names the protocol version, the operations and the schemes.
@@ -216,9 +238,19 @@ func (a *Agent) Status(ctx context.Context) (*protocol.StatusResult, error) {
 	if a.cfg.LockIdle > 0 {
 		res.LockIdle = a.cfg.LockIdle.String()
 	}
+	a.policyStatus(res)
 	if !res.Locked {
 		res.VaultPresent = true
 		res.Credentials = a.kr.Len()
+		a.mu.Lock()
+		if a.vault != nil {
+			for _, r := range a.vault.Records() {
+				if a.infoOf(r).RotationDue {
+					res.RotationDue++
+				}
+			}
+		}
+		a.mu.Unlock()
 		return res, nil
 	}
 	f, err := vault.Open(a.cfg.VaultPath)
@@ -348,35 +380,11 @@ func (a *Agent) Add(ctx context.Context, args protocol.AddArgs) (*protocol.Crede
 	if _, set := args.Meta[scheme.MetaKeyType]; set {
 		return nil, protocol.Errorf(protocol.CodeBadRequest, "metadata %q is the agent's: it records the key type it finds in the secret", scheme.MetaKeyType)
 	}
-	info := sch.Info()
-	switch {
-	case info.Passphrase == scheme.PassphraseRequired && len(args.Passphrase) == 0:
-		return nil, protocol.Errorf(protocol.CodeBadRequest, "%s keys come with a passphrase (the one chosen when the key was made): give it with --passphrase-file, or at the prompt", args.Scheme)
-	case info.Passphrase == scheme.PassphraseNone && len(args.Passphrase) > 0:
-		return nil, protocol.Errorf(protocol.CodeBadRequest, "%s keys have no passphrase: leave it out", args.Scheme)
-	}
-	checked, err := sch.Check(scheme.Key{APIKey: args.APIKey, Secret: args.Secret, Passphrase: args.Passphrase, Meta: args.Meta})
+	stored, checked, err := a.prepareSecret(sch, args.Name, args.APIKey, args.Secret, args.Passphrase, args.Meta)
 	if err != nil {
-		var re *scheme.RequestError
-		if errors.As(err, &re) {
-			return nil, protocol.Errorf(protocol.CodeBadRequest, "%s", re.Msg)
-		}
-		a.log.Error("checking a key", "scheme", args.Scheme, "err", err)
-		return nil, protocol.Errorf(protocol.CodeInternal, "checking the key failed; see the agent's log")
+		return nil, err
 	}
-	stored := args.Secret
-	if checked.Secret != nil {
-		defer clear(checked.Secret)
-		stored = checked.Secret
-	}
-	if info.Passphrase != scheme.PassphraseNone {
-		packed, err := scheme.PackSecret(stored, args.Passphrase)
-		if err != nil {
-			return nil, protocol.Errorf(protocol.CodeBadRequest, "%v", err)
-		}
-		defer clear(packed)
-		stored = packed
-	}
+	defer clear(stored)
 	meta := make(map[string]string, len(args.Meta)+1)
 	for k, v := range args.Meta {
 		meta[k] = v
@@ -403,7 +411,8 @@ func (a *Agent) Add(ctx context.Context, args protocol.AddArgs) (*protocol.Crede
 		}
 	}
 	a.log.Info("credential added", "credential", args.Name, "scheme", args.Scheme, "key_type", checked.KeyType, "uid", peer.UID)
-	ci := infoOf(rec)
+	a.auditAdmin(ctx, peer, protocol.OpAdd, args.Name)
+	ci := a.infoOf(rec)
 	return &ci, nil
 }
 
@@ -429,7 +438,8 @@ func validMeta(m map[string]string) error {
 
 // List returns every credential's public part; it works while locked.
 func (a *Agent) List(ctx context.Context) (*protocol.ListResult, error) {
-	if _, err := a.authorize(ctx, protocol.OpList); err != nil {
+	id, err := a.authorize(ctx, protocol.OpList)
+	if err != nil {
 		return nil, err
 	}
 	a.mu.Lock()
@@ -448,7 +458,9 @@ func (a *Agent) List(ctx context.Context) (*protocol.ListResult, error) {
 	}
 	res := &protocol.ListResult{Credentials: make([]protocol.CredentialInfo, 0, len(recs))}
 	for _, r := range recs {
-		res.Credentials = append(res.Credentials, infoOf(r))
+		if a.canSee(id, r.Name) {
+			res.Credentials = append(res.Credentials, a.infoOf(r))
+		}
 	}
 	return res, nil
 }
@@ -473,6 +485,8 @@ func (a *Agent) Remove(ctx context.Context, args protocol.RemoveArgs) error {
 	if err := a.kr.Remove(args.Name); err != nil && !errors.Is(err, keyring.ErrUnknown) {
 		return a.keyringError(args.Name, err)
 	}
+	a.usage.forget(args.Name)
+	a.auditAdmin(ctx, peer, protocol.OpRemove, args.Name)
 	if err := a.nonces.Forget(args.Name); err != nil {
 		a.log.Warn("could not drop the removed credential's nonce marks", "credential", args.Name, "err", err)
 	}
@@ -506,9 +520,12 @@ func (a *Agent) ChangePassphrase(ctx context.Context, args protocol.PasswdArgs) 
 	return nil
 }
 
-// Sign signs a request with a credential. The secret is lent from locked
-// memory for the length of the scheme's call and never leaves it.
-func (a *Agent) Sign(ctx context.Context, args protocol.SignArgs) (*protocol.HTTPRequest, error) {
+// Sign signs a request with a credential. The policy decides first (the
+// same words whether or not a credential the client may not use exists),
+// then the secret is lent from locked memory for the length of the
+// scheme's call and never leaves it. Every outcome is audited.
+func (a *Agent) Sign(ctx context.Context, args protocol.SignArgs) (res *protocol.HTTPRequest, err error) {
+	start := time.Now()
 	peer, err := a.authorize(ctx, protocol.OpSign)
 	if err != nil {
 		return nil, err
@@ -532,6 +549,32 @@ func (a *Agent) Sign(ctx context.Context, args protocol.SignArgs) (*protocol.HTT
 	}
 	host := strings.ToLower(u.Hostname())
 	now := a.now()
+
+	// The scheme decides which catalogue applies; a credential the keyring
+	// does not hold (or a locked keyring) has none, and the policy then
+	// answers as for any credential the client has no grant for.
+	schemeName := ""
+	if c, err := a.kr.Credential(args.Credential); err == nil {
+		schemeName = c.Scheme
+	}
+	ev := AuditEvent{Time: now, Client: peer, Op: protocol.OpSign, Credential: args.Credential, Method: method,
+		Host: host, Path: u.EscapedPath(), Params: ParamsHash(args.URL, args.Body)}
+	defer func() {
+		ev.Latency = time.Since(start)
+		if err != nil && ev.Decision == "" {
+			ev.Decision = "error"
+			ev.Reason = err.Error()
+		}
+		a.audit(ev)
+	}()
+	d, err := a.admitUse(peer, protocol.OpSign, args.Credential, schemeName, method, args.URL, args.Body, now)
+	ev.Rule = d.Rule
+	if err != nil {
+		ev.Decision, ev.Reason = "deny", d.Reason
+		a.log.Warn("sign denied", "credential", args.Credential, "host", host, "uid", peer.UID, "pid", peer.PID, "unit", peer.Unit, "rule", d.Rule, "reason", d.Reason)
+		return nil, err
+	}
+
 	var out scheme.Request
 	err = a.kr.Use(args.Credential, func(c keyring.Credential, secret, scratch []byte) error {
 		s, ok := scheme.Lookup(c.Scheme)
@@ -582,6 +625,7 @@ func (a *Agent) Sign(ctx context.Context, args protocol.SignArgs) (*protocol.HTT
 		switch {
 		case errors.As(err, &pe):
 			if pe.Code == protocol.CodeDenied {
+				ev.Decision, ev.Reason, ev.Rule = "deny", pe.Message, "credential hosts"
 				a.log.Warn("sign denied", "credential", args.Credential, "host", host, "uid", peer.UID, "pid", peer.PID)
 			}
 			return nil, pe
@@ -591,6 +635,8 @@ func (a *Agent) Sign(ctx context.Context, args protocol.SignArgs) (*protocol.HTT
 			return nil, a.keyringError(args.Credential, err)
 		}
 	}
+	ev.Decision = "allow"
+	a.usage.touch(args.Credential, now)
 	if a.log.Enabled(ctx, slog.LevelDebug) {
 		a.log.Debug("signed", "credential", args.Credential, "method", out.Method, "host", host, "path", u.Path, "uid", peer.UID, "pid", peer.PID)
 	}

@@ -12,7 +12,10 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/keyward/keyward/agent/peercred"
+	"github.com/keyward/keyward/agent/peerid"
 	"github.com/keyward/keyward/protocol"
 )
 
@@ -54,7 +57,7 @@ func (c ServerConfig) withDefaults() ServerConfig {
 // decode, call, encode, nothing more.
 type Server struct {
 	agent     protocol.Agent
-	authorize func(peercred.Cred) error
+	authorize func(peerid.Identity) error
 	log       *slog.Logger
 	cfg       ServerConfig
 
@@ -65,10 +68,10 @@ type Server struct {
 
 // NewServer returns a server for a. authorize decides, at accept, whether
 // a peer may talk to the agent at all; nil refuses everyone.
-func NewServer(a protocol.Agent, authorize func(peercred.Cred) error, log *slog.Logger, cfg ServerConfig) *Server {
+func NewServer(a protocol.Agent, authorize func(peerid.Identity) error, log *slog.Logger, cfg ServerConfig) *Server {
 	cfg = cfg.withDefaults()
 	if authorize == nil {
-		authorize = func(peercred.Cred) error { return errors.New("no peer is authorised") }
+		authorize = func(peerid.Identity) error { return errors.New("no peer is authorised") }
 	}
 	return &Server{
 		agent:     a,
@@ -154,12 +157,13 @@ func (s *Server) serveConn(ctx context.Context, nc *net.UnixConn) {
 		s.refuse(nc, protocol.Errorf(protocol.CodeDenied, "the agent could not identify this process"))
 		return
 	}
-	if err := s.authorize(cred); err != nil {
-		s.log.Warn("connection refused", "uid", cred.UID, "gid", cred.GID, "pid", cred.PID, "reason", err.Error())
+	id := readIdentity(nc, cred)
+	if err := s.authorize(id); err != nil {
+		s.log.Warn("connection refused", "uid", cred.UID, "gid", cred.GID, "pid", cred.PID, "unit", id.Unit, "exe", id.Exe, "reason", err.Error())
 		s.refuse(nc, protocol.Errorf(protocol.CodeDenied, "uid %d may not use this agent: %v", cred.UID, err))
 		return
 	}
-	ctx, cancel := context.WithCancel(peercred.NewContext(ctx, cred))
+	ctx, cancel := context.WithCancel(peerid.NewContext(peercred.NewContext(ctx, cred), id))
 	c := &serverConn{
 		s: s, nc: nc, peer: cred, cancel: cancel,
 		log: s.log.With("uid", cred.UID, "pid", cred.PID),
@@ -177,6 +181,20 @@ func (s *Server) serveConn(ctx context.Context, nc *net.UnixConn) {
 	cancel()
 	nc.Close()
 	c.log.Debug("connection closed")
+}
+
+// readIdentity reads the peer's unit and executable at accept, pinned by
+// its pidfd (see peerid), so the connection carries who connected rather
+// than whoever holds the PID later.
+func readIdentity(nc *net.UnixConn, cred peercred.Cred) peerid.Identity {
+	pidfd := -1
+	if raw, err := nc.SyscallConn(); err == nil {
+		raw.Control(func(fd uintptr) { pidfd = peerid.PeerPidfd(int(fd)) })
+	}
+	if pidfd >= 0 {
+		defer unix.Close(pidfd)
+	}
+	return peerid.Read(cred, pidfd, "/proc")
 }
 
 func (c *serverConn) readLoop(ctx context.Context) {

@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/keyward/keyward/agent/peercred"
+	"github.com/keyward/keyward/agent/peerid"
 	"github.com/keyward/keyward/protocol"
 )
 
@@ -213,7 +213,7 @@ func serveStub(t *testing.T, a protocol.Agent, cfg ServerConfig) string {
 	dir := t.TempDir()
 	ln, err := Listen(filepath.Join(dir, "agent.sock"))
 	require.NoError(t, err)
-	srv := NewServer(a, func(peercred.Cred) error { return nil }, testLog(t), cfg)
+	srv := NewServer(a, func(peerid.Identity) error { return nil }, testLog(t), cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()

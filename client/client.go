@@ -288,6 +288,12 @@ func (c *Client) Add(ctx context.Context, args protocol.AddArgs) (*protocol.Cred
 	return &r, c.call(ctx, protocol.OpAdd, args, &r)
 }
 
+// Rotate replaces a credential's secret with a new one.
+func (c *Client) Rotate(ctx context.Context, args protocol.RotateArgs) (*protocol.CredentialInfo, error) {
+	var r protocol.CredentialInfo
+	return &r, c.call(ctx, protocol.OpRotate, args, &r)
+}
+
 // List returns the credentials' public parts.
 func (c *Client) List(ctx context.Context) (*protocol.ListResult, error) {
 	var r protocol.ListResult

@@ -24,6 +24,7 @@ type Agent interface {
 	Remove(ctx context.Context, args RemoveArgs) error
 	Sign(ctx context.Context, args SignArgs) (*HTTPRequest, error)
 	ChangePassphrase(ctx context.Context, args PasswdArgs) error
+	Rotate(ctx context.Context, args RotateArgs) (*CredentialInfo, error)
 }
 
 // DecodeRequest parses a request frame body. An error with CodeBadFrame
@@ -135,6 +136,13 @@ func dispatch(ctx context.Context, a Agent, req *Request) (any, error) {
 			return nil, err
 		}
 		return a.Sign(ctx, args)
+	case OpRotate:
+		var args RotateArgs
+		defer func() { args.Secret.Wipe(); args.Passphrase.Wipe() }()
+		if err := decodeSecretArgs(req, &args); err != nil {
+			return nil, err
+		}
+		return a.Rotate(ctx, args)
 	case OpPasswd:
 		var args PasswdArgs
 		defer func() { args.Passphrase.Wipe(); args.NewPassphrase.Wipe() }()

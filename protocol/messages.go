@@ -22,6 +22,7 @@ const (
 	OpRemove = "remove"
 	OpSign   = "sign"
 	OpPasswd = "passwd"
+	OpRotate = "rotate"
 )
 
 // MethodWS is the method of a WebSocket message in an HTTPRequest.
@@ -29,7 +30,7 @@ const MethodWS = "WS"
 
 // Operations lists every operation of this protocol version, in SPEC order.
 func Operations() []string {
-	return []string{OpHello, OpStatus, OpUnlock, OpLock, OpAdd, OpList, OpRemove, OpSign, OpPasswd}
+	return []string{OpHello, OpStatus, OpUnlock, OpLock, OpAdd, OpList, OpRemove, OpSign, OpPasswd, OpRotate}
 }
 
 // Request is the envelope of every request frame. Args holds the
@@ -99,6 +100,16 @@ type StatusResult struct {
 	LockIdle      string    `json:"lock_idle,omitempty"`
 	MemlockBytes  int64     `json:"memlock_bytes"`
 	MemlockLimit  int64     `json:"memlock_limit"`
+	// Policy is the policy file in force ("" without one); PolicyError is
+	// why its current content was refused (the previous policy stays).
+	Policy      string `json:"policy,omitempty"`
+	PolicyError string `json:"policy_error,omitempty"`
+	// RotationDue counts the keys older than their rotation period.
+	RotationDue int `json:"rotation_due,omitempty"`
+	// Audit is the audit log's path and AuditError why it cannot be
+	// written, when it cannot.
+	Audit      string `json:"audit,omitempty"`
+	AuditError string `json:"audit_error,omitempty"`
 }
 
 // UnlockArgs carries the vault passphrase.
@@ -141,6 +152,24 @@ type CredentialInfo struct {
 	Created time.Time         `json:"created"`
 	Rotated time.Time         `json:"rotated"`
 	Version uint32            `json:"version"`
+	// RotationDue is set when the key is older (since Rotated) than its
+	// rotation period (90 days unless the policy says otherwise).
+	RotationDue bool `json:"rotation_due,omitempty"`
+	// LastUsed is when the agent last signed with the key, when known.
+	LastUsed time.Time `json:"last_used,omitzero"`
+	// ExpiresAt is when an unused key will be removed, when the policy
+	// sets expire_unused for it.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// RotateArgs replaces a credential's secret (and passphrase) with a new
+// one the venue issued; the name, scheme and API key stay unless APIKey is
+// given (some venues issue a new key id with the new secret).
+type RotateArgs struct {
+	Name       string `json:"name"`
+	APIKey     string `json:"api_key,omitempty"`
+	Secret     Secret `json:"secret"`
+	Passphrase Secret `json:"passphrase,omitempty"`
 }
 
 // ListResult lists credentials, sorted by name.

@@ -308,6 +308,31 @@ func (k *Keyring) Add(c Credential, secret []byte) error {
 	return nil
 }
 
+// Replace swaps credential c's secret (and public part) for a new one in
+// one step: a Use in flight finishes with the old secret, every later Use
+// sees the new one, and the old secret is wiped at once. The caller wipes
+// its own copy of secret.
+func (k *Keyring) Replace(c Credential, secret []byte) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.st == nil {
+		return ErrLocked
+	}
+	old, ok := k.st.creds[c.Name]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknown, c.Name)
+	}
+	delete(k.st.creds, c.Name)
+	dst, err := k.st.addLocked(c, len(secret))
+	if err != nil {
+		k.st.creds[c.Name] = old
+		return err
+	}
+	copy(dst, secret)
+	k.st.arena.release(old.slot)
+	return nil
+}
+
 // Remove wipes credential name's secret and forgets it.
 func (k *Keyring) Remove(name string) error {
 	k.mu.Lock()

@@ -250,6 +250,23 @@ func TestRemoveWipes(t *testing.T) {
 	assert.Equal(t, secretFor(9, 60), handed[1][:60])
 }
 
+func TestReplaceWipesOld(t *testing.T) {
+	k := newKeyring(t, Options{})
+	var handed [][]byte
+	require.NoError(t, k.Unlock(2, 2*64, loadN(2, 64, &handed)))
+	next := secretFor(7, 48)
+	require.NoError(t, k.Replace(Credential{Name: credName(1), Scheme: "binance", Meta: map[string]string{"v": "2"}}, next))
+	assert.True(t, allZero(handed[1]), "the old secret is wiped")
+	assert.Equal(t, next, useSecret(t, k, credName(1)))
+	c, err := k.Credential(credName(1))
+	require.NoError(t, err)
+	assert.Equal(t, "2", c.Meta["v"])
+	assert.Equal(t, secretFor(0, 64), handed[0], "neighbours untouched")
+	assert.ErrorIs(t, k.Replace(Credential{Name: "nosuch"}, next), ErrUnknown)
+	k.Lock("test")
+	assert.ErrorIs(t, k.Replace(Credential{Name: credName(0)}, next), ErrLocked)
+}
+
 func TestLoadErrorWipesAndStaysLocked(t *testing.T) {
 	k := newKeyring(t, Options{})
 	var handed [][]byte

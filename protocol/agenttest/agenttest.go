@@ -44,6 +44,40 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Errors", func(t *testing.T) { testErrors(t, f) })
 	t.Run("ConcurrentSigns", func(t *testing.T) { testConcurrentSigns(t, f) })
 	t.Run("ChangePassphrase", func(t *testing.T) { testChangePassphrase(t, f) })
+	t.Run("Rotate", func(t *testing.T) { testRotate(t, f) })
+}
+
+// testRotate replaces a key: signatures use the new secret at once, the
+// version goes up, the creation date stays, and errors are the usual ones.
+func testRotate(t *testing.T, f Factory) {
+	a, ctx := f(t)
+	_, err := a.Rotate(ctx, protocol.RotateArgs{Name: "main", Secret: secret("rotated-test-secret-2")})
+	assert.Equal(t, protocol.CodeLocked, code(err))
+	unlock(t, a, ctx)
+	addMain(t, a, ctx)
+	before, err := a.List(ctx)
+	require.NoError(t, err)
+
+	const next = "rotated-test-secret-2"
+	info, err := a.Rotate(ctx, protocol.RotateArgs{Name: "main", Secret: secret(next)})
+	require.NoError(t, err)
+	assert.Equal(t, uint32(2), info.Version)
+	assert.Equal(t, before.Credentials[0].Created, info.Created)
+	assert.Equal(t, testAPIKey, info.APIKey)
+
+	signed, err := a.Sign(ctx, protocol.SignArgs{Credential: "main", HTTPRequest: protocol.HTTPRequest{
+		Method: "GET", URL: "https://api.binance.com/api/v3/account",
+	}})
+	require.NoError(t, err)
+	assert.NoError(t, VerifyBinance(next, signed), "signed with the new secret")
+	assert.Error(t, VerifyBinance(testSecret, signed), "not with the old one")
+
+	_, err = a.Rotate(ctx, protocol.RotateArgs{Name: "nosuch", Secret: secret(next)})
+	assert.Equal(t, protocol.CodeUnknownCredential, code(err))
+	_, err = a.Rotate(ctx, protocol.RotateArgs{Name: "main", Secret: secret("x")})
+	assert.Equal(t, protocol.CodeBadRequest, code(err), "the new key is checked like a new one")
+	_, err = a.Rotate(ctx, protocol.RotateArgs{Name: "main"})
+	assert.Equal(t, protocol.CodeBadRequest, code(err))
 }
 
 func secret(s string) protocol.Secret { return protocol.Secret(s) }
