@@ -1,6 +1,7 @@
 package scheme
 
 import (
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"mime"
@@ -10,47 +11,96 @@ import (
 	"unicode/utf8"
 )
 
-// binance signs Binance Spot REST requests with an HMAC-SHA256 key, as
+// binance signs Binance REST requests (Spot and margin, USDⓈ-M futures,
+// COIN-M futures) with the three key types Binance issues, as
 // https://developers.binance.com/docs/binance-spot-api-docs/rest-api/request-security
+// and the futures docs' "SIGNED endpoint security" sections document:
+//
+//   - the signature payload (totalParams) is the query string concatenated
+//     with the request body, with no separator between them;
+//   - HMAC keys: the signature is the hex HMAC-SHA256 of totalParams under
+//     the secret key;
+//   - RSA keys (PKCS#8 only, as Binance documents): RSASSA-PKCS1-v1_5 over
+//     SHA-256, base64, then percent-encoded ('+' %2B, '/' %2F, '=' %3D);
+//   - Ed25519 keys: the Ed25519 signature of totalParams, base64, then
+//     percent-encoded the same way;
+//   - the signature is sent as the last parameter, signature=…, and the
+//     API key travels in the X-MBX-APIKEY header;
+//   - "any non-ASCII character must be percent-encoded before signing", and
+//     the encoded bytes that were signed are the bytes that are sent.
+//
+// Timestamp: if the bot's parameters (query or body) already carry
+// timestamp, as every request ccxt builds does (ccxt puts it first, before
+// the bot's parameters), the agent overwrites its value in place with Now in
+// milliseconds and adds nothing else, so a ccxt request signs byte for byte
+// as ccxt would. Without one, the agent appends recvWindow=5000 (unless the
+// bot chose a recvWindow) and timestamp. The agent's parameters and the
+// signature go into the body when the body carries parameters, else into
+// the query string. A bot's signature parameter is refused.
+//
+// Encoding: the bot's own parameters are never re-ordered or re-encoded:
+// the signature covers the exact bytes, and Binance checks it over the bytes
+// it receives. What the agent accepts is what ccxt 4.5 sends and Binance
 // documents:
-//
-//   - totalParams is the query string concatenated with the request body,
-//     with no separator between them;
-//   - the signature is the hex HMAC-SHA256 of totalParams under the secret
-//     key, sent as the last parameter, signature=…;
-//   - the API key travels in the X-MBX-APIKEY header;
-//   - parameter names and values are percent-encoded (UTF-8, RFC 3986:
-//     everything but A-Z a-z 0-9 - _ . ~) before signing, and the encoded
-//     bytes that were signed are the bytes that are sent.
-//
-// The agent sets timestamp (Now, in milliseconds) and, unless the bot chose
-// one, recvWindow=5000. They and the signature go into the body when the body
-// carries parameters, else into the query string. The bot's own parameters
-// are never re-ordered or re-encoded: they are only checked to be
-// well-formed, because the signature covers the exact bytes.
+//   - percent-escapes in either case (ccxt's urlencode writes %XX upper case,
+//     a hand-written client may write %2b; Binance decodes both);
+//   - raw printable ASCII other than '&', '+' and '%': ccxt's rawencode (used
+//     for batchOrders' JSON list, sub-account, staking, simple-earn and
+//     capital/withdraw/apply) sends JSON punctuation ("[]{}:,) unencoded, and
+//     Binance's own examples write symbols=["A","B"] with raw commas; a raw
+//     '=' inside a value is kept (the first '=' separates name and value);
+//     a raw space is accepted in a form body (rawencode sends one, e.g. in a
+//     withdrawal name) and refused in the URL, where it cannot be sent;
+//   - refused: raw non-ASCII and control bytes (Binance requires them
+//     percent-encoded; ccxt's rawencode would send them raw and the venue
+//     would not verify the signature), a raw '+' (a form decoder reads it as
+//     a space, so the venue would act on a different value than the bot
+//     meant: write %2B, or %20 for a space), a '%' that does not start an
+//     escape, and empty or nameless parameters.
 type binance struct{}
 
 func (binance) Name() string { return "binance" }
 
 func (binance) Hosts() []string {
 	return []string{
+		// Spot and margin (sapi) REST, mainnet and the documented clusters.
 		"api.binance.com",
 		"api-gcp.binance.com",
 		"api1.binance.com",
 		"api2.binance.com",
 		"api3.binance.com",
 		"api4.binance.com",
+		// Spot testnet and Spot demo mode.
 		"testnet.binance.vision",
+		"demo-api.binance.com",
+		// USDⓈ-M futures, COIN-M futures, their testnet and demo hosts.
+		"fapi.binance.com",
+		"dapi.binance.com",
+		"testnet.binancefuture.com",
+		"demo-fapi.binance.com",
+		"demo-dapi.binance.com",
 	}
 }
 
 func (binance) Info() Info {
-	return Info{KeyTypes: []string{KeyHMAC}}
+	return Info{KeyTypes: []string{KeyHMAC, KeyRSA, KeyEd25519}}
 }
 
-// Check accepts the HMAC secret key Binance shows once when the key is made.
+// Check accepts the three key forms Binance issues: the HMAC secret key
+// Binance shows once, or the private half of an RSA or Ed25519 key pair whose
+// public half was registered with Binance, as a PKCS#8 PEM file (Binance
+// documents PKCS#8 only; a PKCS#1 RSA file is refused with the openssl
+// command that converts it).
 func (binance) Check(k Key) (Checked, error) {
-	return checkHMACSecret("binance", k.Secret)
+	return binanceCheck("binance", k.Secret)
+}
+
+// binanceCheck is Check for binance and binance-ws.
+func binanceCheck(venue string, secret []byte) (Checked, error) {
+	if isPEM(secret) {
+		return checkPEMKey(venue, secret, true, KeyRSA, KeyEd25519)
+	}
+	return checkHMACSecret(venue, secret)
 }
 
 const (
@@ -69,6 +119,9 @@ func (b binance) Sign(in Input) (Request, error) {
 	}
 	if in.APIKey == "" || !headerSafe(in.APIKey) {
 		return Request{}, fmt.Errorf("binance: credential has no usable API key")
+	}
+	if err := binanceKeyType(in.KeyType); err != nil {
+		return Request{}, err
 	}
 
 	req := in.Request
@@ -99,44 +152,59 @@ func (b binance) Sign(in Input) (Request, error) {
 	}
 
 	var seen paramsSeen
-	if err := scanParams(query, "query string", &seen); err != nil {
+	if err := scanParams(query, "query string", false, 0, &seen); err != nil {
 		return Request{}, err
 	}
-	if err := scanParams(body, "body", &seen); err != nil {
+	if err := scanParams(body, "body", true, len(query), &seen); err != nil {
 		return Request{}, err
 	}
 
-	// The agent's parameters, in the order the docs' examples use.
-	var extra []byte
-	if !seen.recvWindow {
-		extra = append(extra, "recvWindow=5000&"...)
-	}
-	extra = append(extra, "timestamp="...)
-	extra = strconv.AppendInt(extra, in.Now.UnixMilli(), 10)
+	var ts [20]byte
+	now := strconv.AppendInt(ts[:0], in.Now.UnixMilli(), 10)
 
 	// totalParams = query || body, built once and signed as is.
-	total := make([]byte, 0, len(query)+len(body)+len(extra)+2)
-	total = append(total, query...)
-	if body == "" {
-		total = appendParam(total, extra)
-	}
-	qlen := len(total)
-	total = append(total, body...)
-	if body != "" {
-		total = appendParam(total, extra)
+	total := make([]byte, 0, len(query)+len(body)+len(now)+32)
+	var qlen int
+	if seen.tsStart >= 0 {
+		// The bot's timestamp: overwrite its value in place, add nothing.
+		all := query + body
+		total = append(total, all[:seen.tsStart]...)
+		total = append(total, now...)
+		total = append(total, all[seen.tsEnd:]...)
+		qlen = len(query)
+		if seen.tsEnd <= len(query) {
+			qlen += len(now) - (seen.tsEnd - seen.tsStart)
+		}
+	} else {
+		// The agent's parameters, in the order the docs' examples use.
+		var extra []byte
+		if !seen.recvWindow {
+			extra = append(extra, "recvWindow=5000&"...)
+		}
+		extra = append(extra, "timestamp="...)
+		extra = append(extra, now...)
+		total = append(total, query...)
+		if body == "" {
+			total = appendParam(total, extra)
+		}
+		qlen = len(total)
+		total = append(total, body...)
+		if body != "" {
+			total = appendParam(total, extra)
+		}
 	}
 
-	var mac [sha256Size]byte
-	sum := hmacSHA256(in.Scratch, in.Secret, mac[:0], total)
-	var sig [2 * sha256Size]byte
-	hex.Encode(sig[:], sum)
+	sig, err := binanceSignature(in, total)
+	if err != nil {
+		return Request{}, err
+	}
 
 	var outQuery, outBody string
 	if body == "" {
-		outQuery = string(total[:qlen]) + "&signature=" + string(sig[:])
+		outQuery = string(total[:qlen]) + "&signature=" + sig
 	} else {
 		outQuery = string(total[:qlen])
-		outBody = string(total[qlen:]) + "&signature=" + string(sig[:])
+		outBody = string(total[qlen:]) + "&signature=" + sig
 	}
 	out := Request{Method: req.Method, URL: base, Body: outBody}
 	if outQuery != "" {
@@ -155,6 +223,74 @@ func (b binance) Sign(in Input) (Request, error) {
 	return out, nil
 }
 
+// binanceKeyType checks the key type the agent recorded; "" is an HMAC
+// secret (credentials added before key types existed).
+func binanceKeyType(t string) error {
+	switch t {
+	case "", KeyHMAC, KeyRSA, KeyEd25519:
+		return nil
+	}
+	return fmt.Errorf("binance: credential has key type %q, which Binance does not issue", t)
+}
+
+// binanceSignature signs payload with the credential's key and returns the
+// signature parameter's value as the REST API wants it: hex for HMAC,
+// percent-encoded base64 for RSA and Ed25519.
+func binanceSignature(in Input, payload []byte) (string, error) {
+	raw, err := binanceRawSignature(in, payload)
+	if err != nil {
+		return "", err
+	}
+	if in.KeyType == KeyRSA || in.KeyType == KeyEd25519 {
+		return binancePercentEncode(raw), nil
+	}
+	return raw, nil
+}
+
+// binanceRawSignature is the signature before any URL encoding: hex for
+// HMAC, standard base64 with padding for RSA and Ed25519.
+func binanceRawSignature(in Input, payload []byte) (string, error) {
+	switch in.KeyType {
+	case KeyRSA:
+		sig, err := signRSA(in.Secret, payload)
+		if err != nil {
+			return "", fmt.Errorf("binance: %w", err)
+		}
+		return base64.StdEncoding.EncodeToString(sig), nil
+	case KeyEd25519:
+		sig, err := signEd25519(in.Secret, payload)
+		if err != nil {
+			return "", fmt.Errorf("binance: %w", err)
+		}
+		return base64.StdEncoding.EncodeToString(sig), nil
+	}
+	var mac [sha256Size]byte
+	sum := hmacSHA256(in.Scratch, in.Secret, mac[:0], payload)
+	var sig [2 * sha256Size]byte
+	hex.Encode(sig[:], sum)
+	return string(sig[:]), nil
+}
+
+// binancePercentEncode percent-encodes a base64 signature as Binance's docs
+// (and ccxt's encodeURIComponent) do: '+' %2B, '/' %2F, '=' %3D.
+func binancePercentEncode(b64 string) string {
+	var sb strings.Builder
+	sb.Grow(len(b64) + 16)
+	for i := 0; i < len(b64); i++ {
+		switch c := b64[i]; c {
+		case '+':
+			sb.WriteString("%2B")
+		case '/':
+			sb.WriteString("%2F")
+		case '=':
+			sb.WriteString("%3D")
+		default:
+			sb.WriteByte(c)
+		}
+	}
+	return sb.String()
+}
+
 const sha256Size = 32
 
 // appendParam appends p to params, with '&' between them when params is not
@@ -169,12 +305,21 @@ func appendParam(params, p []byte) []byte {
 // paramsSeen records what the bot's parameters already hold.
 type paramsSeen struct {
 	recvWindow bool
+	// tsStart and tsEnd delimit the value of the bot's timestamp parameter
+	// in query+body (offsets into their concatenation); tsStart is -1 when
+	// there is none. A zero paramsSeen means "none seen yet" via init.
+	tsStart, tsEnd int
+	tsSeen         bool
 }
 
 // scanParams checks that s is name=value pairs joined by '&', each name and
-// value percent-encoded as Binance requires, and that the bot did not set a
-// parameter the agent owns. where names the part of the request for messages.
-func scanParams(s, where string, seen *paramsSeen) error {
+// value encoded as Binance accepts (see the binance type's doc), and records
+// the parameters the agent owns. where names the part of the request for
+// messages; inBody allows raw spaces; offset is s's offset in query+body.
+func scanParams(s, where string, inBody bool, offset int, seen *paramsSeen) error {
+	if !seen.tsSeen {
+		seen.tsStart = -1
+	}
 	if s == "" {
 		return nil
 	}
@@ -197,14 +342,23 @@ func scanParams(s, where string, seen *paramsSeen) error {
 		if eq == 0 {
 			return badRequest(fmt.Sprintf("binance: the %s has a parameter with an empty name at byte %d", where, start))
 		}
-		if err := checkEncoded(s, start, end, where); err != nil {
+		if err := checkEncoded(s, start, end, where, inBody); err != nil {
 			return err
 		}
 		name := decodeValid(p[:eq])
 		value := p[eq+1:]
 		switch {
-		case strings.EqualFold(name, "timestamp"), strings.EqualFold(name, "signature"):
-			return badRequest(fmt.Sprintf("binance: the %s carries %q; the agent sets timestamp and signature itself, so remove it", where, name))
+		case strings.EqualFold(name, "signature"):
+			return badRequest(fmt.Sprintf("binance: the %s carries %q; the agent sets the signature itself, so remove it", where, name))
+		case name != "timestamp" && strings.EqualFold(name, "timestamp"):
+			return badRequest(fmt.Sprintf("binance: the %s carries %q; Binance's parameter is timestamp, in lower case (the agent sets its value)", where, truncate(name, 32)))
+		case name == "timestamp":
+			if seen.tsSeen {
+				return badRequest("binance: timestamp is given more than once; send it once (the agent sets its value)")
+			}
+			seen.tsSeen = true
+			seen.tsStart = offset + start + eq + 1
+			seen.tsEnd = offset + end
 		case name == "recvWindow":
 			if seen.recvWindow {
 				return badRequest("binance: recvWindow is given more than once; send it once")
@@ -219,22 +373,22 @@ func scanParams(s, where string, seen *paramsSeen) error {
 	return nil
 }
 
-// checkEncoded checks s[start:end] (one name=value pair) byte by byte: the
-// first '=' separates, and otherwise only RFC 3986 unreserved characters and
-// %XX escapes may appear.
-func checkEncoded(s string, start, end int, where string) error {
-	sepSeen := false
+// checkEncoded checks s[start:end] (one name=value pair) byte by byte:
+// %XX escapes, and raw printable ASCII other than '+' and '%' (a raw space
+// only in a body, where it can be sent). '&' never reaches here: it
+// separates pairs.
+func checkEncoded(s string, start, end int, where string, inBody bool) error {
 	for i := start; i < end; i++ {
 		c := s[i]
 		switch {
-		case unreserved(c):
-		case c == '=' && !sepSeen:
-			sepSeen = true
 		case c == '%':
 			if i+2 >= end || !isHex(s[i+1]) || !isHex(s[i+2]) {
 				return badRequest(fmt.Sprintf("binance: the %s has a '%%' at byte %d that is not followed by two hex digits; write a literal '%%' as %%25", where, i))
 			}
 			i += 2
+		case c == '+':
+			return badRequest(fmt.Sprintf("binance: the %s has a raw '+' at byte %d, which Binance's form decoding reads as a space: write '+' as %%2B and a space as %%20", where, i))
+		case c == ' ' && inBody, c > ' ' && c < 0x7f:
 		default:
 			return badRequest(fmt.Sprintf("binance: the %s has %s at byte %d, which Binance requires percent-encoded: encode parameter names and values as UTF-8 and write every byte outside A-Z a-z 0-9 - _ . ~ as %%XX (%s)", where, describeByte(s, i), i, encodingHint(s, i)))
 		}
@@ -242,6 +396,7 @@ func checkEncoded(s string, start, end int, where string) error {
 	return nil
 }
 
+// unreserved reports whether c is an RFC 3986 unreserved character.
 func unreserved(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
 		c == '-' || c == '_' || c == '.' || c == '~'
