@@ -528,6 +528,9 @@ func (a *Agent) Sign(ctx context.Context, args protocol.SignArgs) (res *protocol
 	start := time.Now()
 	peer, err := a.authorize(ctx, protocol.OpSign)
 	if err != nil {
+		host, path := hostPath(args.URL)
+		a.audit(AuditEvent{Time: a.now(), Client: peer, Op: protocol.OpSign, Credential: args.Credential, Method: args.Method,
+			Host: host, Path: path, Params: ParamsHash(args.URL, args.Body), Decision: "deny", Rule: "connection", Reason: err.Error(), Latency: time.Since(start)})
 		return nil, err
 	}
 	if args.Credential == "" {
