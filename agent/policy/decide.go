@@ -25,6 +25,9 @@ type Decision struct {
 	RetryAfter time.Duration
 }
 
+// Grants returns the client's grants in file order.
+func (c *Client) Grants() []*Grant { return c.grants }
+
 // Match returns the first client entry id matches, or nil.
 func (p *Policy) Match(id peerid.Identity) *Client {
 	if p == nil {

@@ -58,18 +58,25 @@ func initCommand() *command {
 }
 
 func agentCommand() *command {
-	var socket, vaultFile, level string
+	var socket, vaultFile, level, configFile, unlockFile string
 	var lockAfter, lockIdle time.Duration
 	var logJSON bool
+	var groups multiFlag
+	var flags *flag.FlagSet
 	return &command{
 		name: "agent", nargs: 0,
 		setup: func(fs *flag.FlagSet) {
+			flags = fs
 			fs.StringVar(&socket, "socket", "", "socket path (default $KEYWARD_SOCK or the standard location)")
 			fs.StringVar(&vaultFile, "vault", "", "vault file (default $KEYWARD_VAULT or the standard location)")
 			fs.DurationVar(&lockAfter, "lock-after", 0, "lock this long after unlocking (0: never)")
 			fs.DurationVar(&lockIdle, "lock-idle", 0, "lock after this long without a signature (0: never)")
 			fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 			fs.BoolVar(&logJSON, "log-json", false, "log JSON lines instead of text")
+			fs.StringVar(&configFile, "config", "", "settings file (lock_after, lock_idle, log_level), re-read on SIGHUP")
+			fs.StringVar(&unlockFile, "unlock-file", "", "unlock at start with the passphrase in this file")
+			fs.Var(&groups, "group", "members of this group may use credentials (repeatable)")
+			fs.Var(&groups, "use-group", "the same as --group")
 		},
 		run: func(ctx context.Context, u *ui, _ *client.Client, _ []string) error {
 			if socket == "" {
@@ -85,17 +92,28 @@ func agentCommand() *command {
 			if lockAfter < 0 || lockIdle < 0 {
 				return usageError("--lock-after and --lock-idle take a positive duration such as 8h or 30m")
 			}
-			opts := &slog.HandlerOptions{Level: lv}
+			gids, err := lookupGroups(groups)
+			if err != nil {
+				return err
+			}
+			levelVar := new(slog.LevelVar)
+			levelVar.Set(lv)
+			opts := &slog.HandlerOptions{Level: levelVar}
 			var h slog.Handler = slog.NewTextHandler(u.stderr, opts)
 			if logJSON {
 				h = slog.NewJSONHandler(u.stderr, opts)
 			}
-			err := agent.Run(ctx, agent.RunConfig{
+			err = agent.Run(ctx, agent.RunConfig{
 				Config: agent.Config{
 					VaultPath: vaultFile, LockAfter: lockAfter, LockIdle: lockIdle,
-					Log: slog.New(h), OwnerUID: uint32(os.Getuid()),
+					Log: slog.New(h), OwnerUID: uint32(os.Getuid()), UseGroups: gids,
 				},
-				SocketPath: socket,
+				SocketPath:     socket,
+				ConfigFile:     configFile,
+				Pinned:         pinnedSettings(flags),
+				LogLevel:       levelVar,
+				UnlockFile:     unlockFile,
+				CredentialsDir: os.Getenv("CREDENTIALS_DIRECTORY"),
 			})
 			if errors.Is(err, agent.ErrAlreadyRunning) {
 				return failure(err.Error(), "`keyward status` talks to the running agent")
@@ -187,6 +205,21 @@ func statusCommand() *command {
 				limit = byteSize(st.MemlockLimit)
 			}
 			fmt.Fprintf(w, "locked memory:\t%s of %s\n", byteSize(st.MemlockBytes), limit)
+			if st.Policy != "" {
+				fmt.Fprintf(w, "policy:\t%s\n", st.Policy)
+			}
+			if st.PolicyError != "" {
+				fmt.Fprintf(w, "policy error:\t%s (the previous policy stays in force)\n", st.PolicyError)
+			}
+			if st.Audit != "" {
+				fmt.Fprintf(w, "audit log:\t%s\n", st.Audit)
+			}
+			if st.AuditError != "" {
+				fmt.Fprintf(w, "audit error:\t%s\n", st.AuditError)
+			}
+			if st.RotationDue > 0 {
+				fmt.Fprintf(w, "keys to rotate:\t%d (older than their rotation period; see `keyward list`)\n", st.RotationDue)
+			}
 			return w.Flush()
 		},
 	}
@@ -335,12 +368,37 @@ func listCommand() *command {
 				return nil
 			}
 			w := tabwriter.NewWriter(u.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tSCHEME\tAPI KEY\tCREATED\tROTATED")
+			fmt.Fprintln(w, "NAME\tSCHEME\tKEY\tAPI KEY\tCREATED\tROTATED\tAGE\tLAST USED")
+			due := 0
 			for _, c := range res.Credentials {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", c.Name, c.Scheme, c.APIKey,
-					c.Created.UTC().Format(time.DateOnly), c.Rotated.UTC().Format(time.DateOnly))
+				age := fmt.Sprintf("%dd", int(time.Since(c.Rotated).Hours()/24))
+				if c.RotationDue {
+					age += " (rotate!)"
+					due++
+				}
+				used := "-"
+				if !c.LastUsed.IsZero() {
+					used = c.LastUsed.UTC().Format(time.DateOnly)
+				}
+				kind := c.Meta["key_type"]
+				if kind == "" {
+					kind = "-"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Scheme, kind, c.APIKey,
+					c.Created.UTC().Format(time.DateOnly), c.Rotated.UTC().Format(time.DateOnly), age, used)
 			}
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			if due > 0 {
+				u.note("%d key(s) are older than their rotation period: make a new key at the venue, then `keyward rotate NAME`", due)
+			}
+			for _, c := range res.Credentials {
+				if !c.ExpiresAt.IsZero() && time.Until(c.ExpiresAt) < 7*24*time.Hour {
+					u.note("%s will be removed on %s unless it is used (expire_unused)", c.Name, c.ExpiresAt.UTC().Format(time.DateOnly))
+				}
+			}
+			return nil
 		},
 	}
 }

@@ -28,6 +28,7 @@ Usage:
   keyward init [--vault PATH]                    create an encrypted vault
   keyward agent [--socket PATH] [--vault PATH]   run the agent in the foreground
         [--lock-after DURATION] [--lock-idle DURATION] [--log-level LEVEL] [--log-json]
+        [--config FILE] [--unlock-file FILE] [--group GROUP]...
   keyward unlock                                  unlock the agent with the vault passphrase
   keyward lock                                    wipe every secret from the agent now
   keyward status [--json]                         is the agent locked, what does it hold
@@ -76,6 +77,7 @@ func commands() map[string]*command {
 	cs := []*command{
 		initCommand(), agentCommand(), unlockCommand(), lockCommand(), statusCommand(),
 		addCommand(), listCommand(), rmCommand(), signCommand(), passwdCommand(), versionCommand(),
+		policyCommand(), rotateCommand(),
 	}
 	m := make(map[string]*command, len(cs))
 	for _, c := range cs {
