@@ -21,7 +21,10 @@ func TestTable(t *testing.T) {
 		s, ok := Lookup(n)
 		require.True(t, ok, n)
 		assert.Equal(t, n, s.Name())
-		assert.NotEmpty(t, s.Hosts())
+		if _, perCredential := s.Info().Meta["hosts"]; !perCredential {
+			assert.NotEmpty(t, s.Hosts(), "%s has no hosts of its own, so Info().Meta must say it takes them from \"hosts\"", n)
+		}
+		assert.NotEmpty(t, s.Info().KeyTypes, n)
 	}
 	_, ok := Lookup("nope")
 	assert.False(t, ok)
