@@ -278,3 +278,21 @@ func (u *usageTracker) saveLocked(now time.Time) {
 	}
 	u.dirty = false
 }
+
+// Maintain runs the agent's periodic housekeeping until ctx ends: hourly,
+// it removes keys unused for longer than expire_unused (warning a week
+// before) and saves the key usage times.
+func (a *Agent) Maintain(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			a.usage.flush()
+			return
+		case <-t.C:
+			a.ExpireUnused()
+			a.usage.flush()
+		}
+	}
+}

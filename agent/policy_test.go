@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -182,4 +183,48 @@ func TestRateLimitThroughTheAgent(t *testing.T) {
 	_, err := a.Sign(bot, acct)
 	assert.Equal(t, protocol.CodeDenied, protocol.CodeOf(err))
 	assert.Contains(t, err.Error(), "retry in")
+}
+
+// TestExpireUnused: under expire_unused, a key nobody signs with is
+// removed from the vault once the period passes; a used one stays.
+func TestExpireUnused(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "vault")
+	require.NoError(t, vault.Create(path, []byte(agenttest.Passphrase), cheapKDF))
+	pol := filepath.Join(dir, "policy.toml")
+	require.NoError(t, os.WriteFile(pol, []byte(botPolicy+"\n[defaults]\nexpire_unused = \"30d\"\n"), 0o600))
+	h, err := policy.NewHolder(pol, testLog(t))
+	require.NoError(t, err)
+	now := time.Now()
+	clock := func() time.Time { return now }
+	a := New(Config{VaultPath: path, Log: testLog(t), OwnerUID: uint32(os.Getuid()), Policy: h, Now: clock})
+	t.Cleanup(a.Close)
+	unlocked(t, a)
+	for _, n := range []string{"main", "idle"} {
+		_, err := a.Add(selfContext(), protocol.AddArgs{Name: n, Scheme: "binance", APIKey: "k", Secret: protocol.Secret("expire-test-secret-" + n)})
+		require.NoError(t, err)
+	}
+	assert.Empty(t, a.ExpireUnused(), "nothing is due yet")
+
+	now = now.Add(20 * 24 * time.Hour)
+	_, err = a.Sign(as(4242, "grid.service"), protocol.SignArgs{Credential: "main", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://api.binance.com/api/v3/account"}})
+	require.NoError(t, err)
+	l, err := a.List(selfContext())
+	require.NoError(t, err)
+	for _, c := range l.Credentials {
+		assert.False(t, c.ExpiresAt.IsZero())
+		if c.Name == "main" {
+			assert.Equal(t, now.Unix(), c.LastUsed.Unix())
+		}
+	}
+
+	now = now.Add(15 * 24 * time.Hour) // idle: 35 days unused; main: 15
+	assert.Equal(t, []string{"idle"}, a.ExpireUnused())
+	l, err = a.List(selfContext())
+	require.NoError(t, err)
+	require.Len(t, l.Credentials, 1)
+	assert.Equal(t, "main", l.Credentials[0].Name)
+	f, err := vault.Open(path)
+	require.NoError(t, err)
+	assert.Len(t, f.Records(), 1, "removed from the vault file too")
 }
