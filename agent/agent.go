@@ -410,6 +410,7 @@ func (a *Agent) Add(ctx context.Context, args protocol.AddArgs) (*protocol.Crede
 			rec = r
 		}
 	}
+	defer a.stateChanged()
 	a.log.Info("credential added", "credential", args.Name, "scheme", args.Scheme, "key_type", checked.KeyType, "uid", peer.UID)
 	a.auditAdmin(ctx, peer, protocol.OpAdd, args.Name)
 	ci := a.infoOf(rec)

@@ -296,3 +296,18 @@ func (a *Agent) Maintain(ctx context.Context) {
 		}
 	}
 }
+
+// SetLockTimers changes lock-after and lock-idle while the agent runs (a
+// SIGHUP reload of the settings file).
+func (a *Agent) SetLockTimers(after, idle time.Duration) {
+	a.kr.SetTimers(after, idle)
+	a.log.Info("lock timers changed", "lock_after", after.String(), "lock_idle", idle.String())
+}
+
+// ReloadPolicy re-reads the policy file (SIGHUP); a bad file is logged and
+// the policy in force stays.
+func (a *Agent) ReloadPolicy() {
+	if a.cfg.Policy != nil {
+		a.cfg.Policy.Reload()
+	}
+}

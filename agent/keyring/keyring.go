@@ -427,6 +427,17 @@ func (k *Keyring) MemStats() MemStats {
 	return ms
 }
 
+// SetTimers changes LockAfter and LockIdle while the keyring runs; an
+// unlocked keyring re-arms its timer at once under the new limits.
+func (k *Keyring) SetTimers(after, idle time.Duration) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.opts.LockAfter, k.opts.LockIdle = after, idle
+	if k.st != nil {
+		k.scheduleLocked(k.now())
+	}
+}
+
 // scheduleLocked arms the lock timer for the current unlock; k.mu must be
 // held.
 func (k *Keyring) scheduleLocked(now time.Time) {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -41,23 +42,67 @@ func (c Cred) InGroup(gid uint32) bool {
 
 func (c Cred) String() string { return fmt.Sprintf("uid=%d gid=%d pid=%d", c.UID, c.GID, c.PID) }
 
-// Get reads the credentials of the process that connected c.
+// Get reads the credentials of the process that connected c: uid, gid and
+// pid from SO_PEERCRED, and its supplementary groups from SO_PEERGROUPS.
+// Groups is left nil, not guessed, when the kernel cannot report them
+// (before Linux 4.13).
 func Get(c *net.UnixConn) (Cred, error) {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return Cred{}, fmt.Errorf("peercred: %w", err)
 	}
 	var ucred *unix.Ucred
-	var serr error
+	var groups []uint32
+	var serr, gerr error
 	if err := raw.Control(func(fd uintptr) {
 		ucred, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+		if serr == nil {
+			groups, gerr = peerGroups(int(fd))
+		}
 	}); err != nil {
 		return Cred{}, fmt.Errorf("peercred: %w", err)
 	}
 	if serr != nil {
 		return Cred{}, fmt.Errorf("peercred: SO_PEERCRED: %w", serr)
 	}
-	return Cred{UID: ucred.Uid, GID: ucred.Gid, PID: ucred.Pid}, nil
+	if gerr != nil {
+		return Cred{}, fmt.Errorf("peercred: SO_PEERGROUPS: %w", gerr)
+	}
+	return Cred{UID: ucred.Uid, GID: ucred.Gid, PID: ucred.Pid, Groups: groups}, nil
+}
+
+// soPeerGroups is SO_PEERGROUPS (Linux 4.13+, asm-generic/socket.h), which
+// golang.org/x/sys/unix does not name.
+const soPeerGroups = 59
+
+// maxGroups bounds the buffer: the kernel's NGROUPS_MAX.
+const maxGroups = 65536
+
+// peerGroups reads the peer's supplementary groups as the kernel recorded
+// them at connect time. It starts with room for 32 and retries with the
+// size the kernel asks for on ERANGE. It returns nil, nil on a kernel
+// without SO_PEERGROUPS: a missing list must never be read as "no groups"
+// by a caller that grants access by group, and nil grants nothing.
+func peerGroups(fd int) ([]uint32, error) {
+	n := 32
+	for {
+		buf := make([]uint32, n)
+		size := uint32(len(buf) * 4)
+		_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, soPeerGroups,
+			uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&size)), 0)
+		switch {
+		case errno == 0:
+			return buf[:size/4], nil
+		case errno == unix.ENOPROTOOPT:
+			return nil, nil
+		case errno == unix.ERANGE && n < maxGroups:
+			// The kernel wrote the size it needs into size.
+			n = max(int(size/4), 2*n)
+			n = min(n, maxGroups)
+		default:
+			return nil, errno
+		}
+	}
 }
 
 type ctxKey struct{}

@@ -58,7 +58,7 @@ func initCommand() *command {
 }
 
 func agentCommand() *command {
-	var socket, vaultFile, level, configFile, unlockFile string
+	var socket, vaultFile, level, configFile, unlockFile, policyFile string
 	var lockAfter, lockIdle time.Duration
 	var logJSON bool
 	var groups multiFlag
@@ -77,6 +77,7 @@ func agentCommand() *command {
 			fs.StringVar(&unlockFile, "unlock-file", "", "unlock at start with the passphrase in this file")
 			fs.Var(&groups, "group", "members of this group may use credentials (repeatable)")
 			fs.Var(&groups, "use-group", "the same as --group")
+			fs.StringVar(&policyFile, "policy", "", "per-bot policy file (default: $KEYWARD_POLICY or the standard location when that file exists); watched and hot-reloaded")
 		},
 		run: func(ctx context.Context, u *ui, _ *client.Client, _ []string) error {
 			if socket == "" {
@@ -103,10 +104,16 @@ func agentCommand() *command {
 			if logJSON {
 				h = slog.NewJSONHandler(u.stderr, opts)
 			}
+			logger := slog.New(h)
+			pol, err := loadAgentPolicy(policyFile, logger)
+			if err != nil {
+				return err
+			}
 			err = agent.Run(ctx, agent.RunConfig{
 				Config: agent.Config{
 					VaultPath: vaultFile, LockAfter: lockAfter, LockIdle: lockIdle,
-					Log: slog.New(h), OwnerUID: uint32(os.Getuid()), UseGroups: gids,
+					Log: logger, OwnerUID: uint32(os.Getuid()), UseGroups: gids,
+					Policy: pol,
 				},
 				SocketPath:     socket,
 				ConfigFile:     configFile,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -273,4 +274,22 @@ func rotateCommand() *command {
 			return nil
 		},
 	}
+}
+
+// loadAgentPolicy loads the agent's policy: the file --policy names (which
+// must load), else the default path when a file is there, else none. A
+// policy that does not load stops the agent, with every problem listed.
+func loadAgentPolicy(flagPath string, log *slog.Logger) (*policy.Holder, error) {
+	path := flagPath
+	if path == "" {
+		path = defaultPolicyPath()
+		if _, err := os.Stat(path); err != nil {
+			return nil, nil
+		}
+	}
+	h, err := policy.NewHolder(path, log)
+	if err != nil {
+		return nil, failure(err.Error(), "check it with `keyward policy check "+path+"`")
+	}
+	return h, nil
 }
