@@ -12,7 +12,7 @@ FUZZMIN     ?= 5s
 
 CCXT_DIR    := agent/scheme/testdata/ccxt
 
-.PHONY: all build test check run fuzz clean ccxt
+.PHONY: all build test check run fuzz clean ccxt test-python test-js test-bins
 
 all: check test
 
@@ -24,15 +24,41 @@ build:
 ## fuzz seed corpora, and end-to-end tests that build and run the binary)
 ## (the scheme tests compare every signature with ccxt's: Node.js and npm
 ## are required, and the pinned ccxt is installed from its lock file)
-test: ccxt
+test: ccxt test-python test-js
 	$(GO) vet ./...
-	KEYWARD_REQUIRE_CCXT=1 $(GO) test -race -count=1 ./...
+	KEYWARD_REQUIRE_CCXT=1 KEYWARD_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 ./...
 	GOEXPERIMENT=$(SECRET_EXP) $(GO) test -race -count=1 ./agent/vault
 
 ## ccxt: the reference signer for the scheme tests, from its lock file
 ccxt: $(CCXT_DIR)/node_modules/.package-lock.json
 $(CCXT_DIR)/node_modules/.package-lock.json: $(CCXT_DIR)/package-lock.json
 	npm ci --prefix $(CCXT_DIR) --no-audit --no-fund --ignore-scripts
+
+## test-bins: what the Python and JS client tests run for real: the agent
+## (bin/keyward), the fake Binance venue and the Go example bot
+FAKEVENUE     ?= bin/fakevenue
+EXAMPLE_GO    ?= bin/example-go-bot
+test-bins: build
+	$(GO) build -o $(FAKEVENUE) ./internal/fakevenue
+	$(GO) build -o $(EXAMPLE_GO) ./examples/go
+
+CLIENT_TEST_ENV = KEYWARD_BIN=$(CURDIR)/$(BIN) FAKEVENUE_BIN=$(CURDIR)/$(FAKEVENUE) EXAMPLE_GO_BIN=$(CURDIR)/$(EXAMPLE_GO) GORACE=atexit_sleep_ms=10
+
+## test-python: the Python client's tests against the real agent and the fake
+## venue; the requests adapter again under Debian's python3 with python3-requests
+PYTHON        ?= python3
+SYSTEM_PYTHON ?= /usr/bin/python3
+test-python: test-bins
+	cd client/python && $(CLIENT_TEST_ENV) $(PYTHON) -m unittest discover -s tests -t . -v
+	cd client/python && $(CLIENT_TEST_ENV) KEYWARD_REQUIRE_REQUESTS=1 $(SYSTEM_PYTHON) -m unittest tests.test_requests_adapter -v
+
+## test-js: the JS client's tests (node --test) against the real agent, the
+## fake venue and the pinned ccxt, installed offline-safe from the lock file
+JS_DIR := client/js
+test-js: test-bins $(JS_DIR)/node_modules/.package-lock.json
+	cd $(JS_DIR) && $(CLIENT_TEST_ENV) node --test test/*.test.js
+$(JS_DIR)/node_modules/.package-lock.json: $(JS_DIR)/package-lock.json
+	npm ci --prefix $(JS_DIR) --no-audit --no-fund --ignore-scripts
 
 ## check: formatting, vet and staticcheck
 check:
@@ -58,3 +84,17 @@ fuzz:
 
 clean:
 	rm -rf bin
+
+.PHONY: deb container
+DEB_OUT       ?= bin
+CONTAINER     ?= $(shell command -v podman || command -v docker || echo podman)
+CONTAINER_TAG ?= keyward:$(shell sed -n 's/^const Version = "\(.*\)"/\1/p' agent/agent.go)
+
+## deb: the Debian package (dpkg-deb): binary, units, sysusers, tmpfiles,
+## man page, completions; writes $(DEB_OUT)/keyward_VERSION_ARCH.deb
+deb:
+	GO=$(GO) packaging/build-deb.sh $(DEB_OUT)
+
+## container: the image from packaging/Containerfile (needs podman or docker)
+container:
+	$(CONTAINER) build -f packaging/Containerfile -t $(CONTAINER_TAG) .
