@@ -84,14 +84,14 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitsock":      cmdWaitSock,
-			"binanceverify": cmdBinanceVerify,
+			"waitsock":         cmdWaitSock,
+			"binanceverify":    cmdBinanceVerify,
 			"binancekeyverify": cmdBinanceKeyVerify,
-			"filemode":      cmdFileMode,
-			"exitcode":      cmdExitCode,
-			"truncate":      cmdTruncate,
-			"replace":       cmdReplace,
-			"resum":         cmdResum,
+			"filemode":         cmdFileMode,
+			"exitcode":         cmdExitCode,
+			"truncate":         cmdTruncate,
+			"replace":          cmdReplace,
+			"resum":            cmdResum,
 		},
 	})
 }
