@@ -1,0 +1,574 @@
+package audit
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options configures a Log.
+type Options struct {
+	Path     string // the log file; rotated files are Path.1, Path.2, …
+	MaxBytes int64  // rotate when the file would grow past this; default 64 MiB
+	Keep     int    // rotated files kept; default 10
+	// FailClosed makes Append and Healthy return an error while the log
+	// cannot be written (disk full, permissions, queue full), so that the
+	// agent stops signing rather than sign unaudited. Otherwise failures
+	// are counted (Stats), logged at most once a minute, and lost records
+	// are noted in the log by an alert record once it can be written again.
+	FailClosed   bool
+	QueueLen     int           // records waiting for the writer; default 4096
+	SyncInterval time.Duration // fsync at most this often; default 200ms
+	Now          func() time.Time
+	Log          *slog.Logger
+	// Restart: when the end of the existing chain is broken (an incomplete
+	// or edited last record, records missing at the end), move the whole
+	// log aside to Path.broken-TIME (and .1, .2, .head) and begin a new
+	// chain whose first record, of type "start", names the break and where
+	// the old log went. Without it Open refuses to append.
+	Restart bool
+	// Detector, if set, sees every request record in the writer goroutine,
+	// off the signing path, and its alerts are written after the record.
+	Detector *Detector
+
+	hook func(stage string) error // tests: fail or block a stage of the writer
+}
+
+// maxBatch bounds the records the writer takes from the queue per write.
+const maxBatch = 512
+
+// Defaults.
+const (
+	DefaultMaxBytes     = 64 << 20
+	DefaultKeep         = 10
+	DefaultQueueLen     = 4096
+	DefaultSyncInterval = 200 * time.Millisecond
+)
+
+var (
+	// ErrUnavailable is wrapped by Append's and Healthy's errors while a
+	// fail-closed log cannot be written.
+	ErrUnavailable = errors.New("audit: the log cannot be written")
+	// ErrClosed is returned by Append after Close.
+	ErrClosed = errors.New("audit: the log is closed")
+	// ErrBroken is wrapped by Open's *BrokenError.
+	ErrBroken = errors.New("audit: the existing chain is broken")
+)
+
+// BrokenError is Open's refusal to continue a chain whose end is broken.
+type BrokenError struct{ Problem Problem }
+
+func (e *BrokenError) Error() string {
+	return "audit: refusing to append to a broken chain: " + e.Problem.Error() +
+		" (run `keyward audit verify` for details; keep the files as evidence, then move them aside or start with the option that begins a new chain)"
+}
+
+func (e *BrokenError) Unwrap() error { return ErrBroken }
+
+// Stats are a Log's counters.
+type Stats struct {
+	Written   uint64 `json:"written"` // records written to the file
+	Dropped   uint64 `json:"dropped"` // records lost, not fail-closed (queue full)
+	Refused   uint64 `json:"refused"` // Appends refused, fail-closed
+	Errors    uint64 `json:"errors"`  // failed writes, syncs, rotations and head-file writes
+	Queued    int    `json:"queued"`  // records waiting for the writer
+	Seq       uint64 `json:"seq"`     // seq of the last record written
+	Failing   bool   `json:"failing"` // the log cannot be written right now
+	LastError string `json:"last_error,omitempty"`
+}
+
+// Log is an open audit log. Append may be called from any goroutine.
+type Log struct {
+	opts Options
+	now  func() time.Time
+	log  *slog.Logger
+	q    chan Record
+	stop chan struct{}
+	done chan struct{}
+
+	mu     sync.RWMutex // guards closed against a concurrent send on q
+	closed bool
+
+	failure  atomic.Pointer[error] // set while the log cannot be written
+	errFull  error                 // fail-closed: the queue is full
+	lastErr  atomic.Pointer[string]
+	written  atomic.Uint64
+	dropped  atomic.Uint64
+	refused  atomic.Uint64
+	errCount atomic.Uint64
+	lastSeq  atomic.Uint64
+	closeErr error
+
+	// The writer goroutine's own state.
+	f         *os.File
+	size      int64
+	seq       uint64
+	prev      string
+	pending   []Record
+	buf       []byte
+	dirty     bool
+	torn      bool // a failed write may have left a partial line past size
+	syncTimer *time.Timer
+	syncArmed bool
+	retryAt   time.Time // after a failed write or sync, the next attempt
+	rotateAt  time.Time // after a failed rotation, the next attempt
+	reported  uint64    // drops already noted in the log
+	warned    map[string]time.Time
+}
+
+// Open opens or creates the log at o.Path and continues its chain.
+func Open(o Options) (*Log, error) {
+	if o.Path == "" {
+		return nil, errors.New("audit: no log path")
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultMaxBytes
+	}
+	if o.Keep <= 0 {
+		o.Keep = DefaultKeep
+	}
+	if o.QueueLen <= 0 {
+		o.QueueLen = DefaultQueueLen
+	}
+	if o.SyncInterval <= 0 {
+		o.SyncInterval = DefaultSyncInterval
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	dir := filepath.Dir(o.Path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("audit: create directory %s: %w", dir, err)
+	}
+	l := &Log{
+		opts: o, now: o.Now, log: o.Log,
+		q:      make(chan Record, o.QueueLen),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+		warned: map[string]time.Time{},
+		errFull: fmt.Errorf("%w: its queue of %d records is full (the writer cannot keep up with %s); refusing rather than sign unaudited",
+			ErrUnavailable, o.QueueLen, o.Path),
+	}
+	t, err := readTail(o.Path)
+	if err != nil {
+		return nil, err
+	}
+	var start *Record
+	if t.problem != nil {
+		if !o.Restart {
+			return nil, &BrokenError{Problem: *t.problem}
+		}
+		moved, err := moveAside(o.Path, o.Now())
+		if err != nil {
+			return nil, fmt.Errorf("audit: move the broken log %s aside: %w", o.Path, err)
+		}
+		o.Log.Warn("audit chain broken: starting a new chain", "problem", t.problem.Error(), "moved_to", moved)
+		start = &Record{Type: TypeStart, Time: o.Now(), Reason: fmt.Sprintf(
+			"a new chain starts here: the previous log is broken (%s) and was moved to %s", t.problem.Error(), moved)}
+		t = tailState{hash: Genesis}
+	}
+	f, err := os.OpenFile(o.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit: open %s: %w", o.Path, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("audit: open %s: %w", o.Path, err)
+	}
+	if st.Mode().IsRegular() && st.Mode().Perm()&0o077 != 0 {
+		o.Log.Warn("audit log is readable by others", "path", o.Path, "mode", st.Mode().Perm().String())
+	}
+	l.f, l.size, l.seq, l.prev = f, st.Size(), t.seq, t.hash
+	l.lastSeq.Store(t.seq)
+	l.syncTimer = time.NewTimer(time.Hour)
+	l.syncTimer.Stop()
+	if start != nil {
+		l.pending = append(l.pending, *start)
+		if l.flush(true); len(l.pending) > 0 {
+			f.Close()
+			return nil, fmt.Errorf("audit: write the first record of %s: %s", o.Path, l.lastError())
+		}
+		l.sync()
+	}
+	go l.run()
+	return l, nil
+}
+
+// Append queues r to be written and returns at once. Time is set when
+// zero; V, Seq, Prev and Hash are set by the writer, in order. It fails only
+// when the log is closed or, fail-closed, cannot be written.
+func (l *Log) Append(r Record) error {
+	if r.Time.IsZero() {
+		r.Time = l.now()
+	}
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return ErrClosed
+	}
+	if l.opts.FailClosed {
+		if e := l.failure.Load(); e != nil {
+			l.mu.RUnlock()
+			l.refused.Add(1)
+			return *e
+		}
+	}
+	select {
+	case l.q <- r:
+		l.mu.RUnlock()
+		return nil
+	default:
+	}
+	l.mu.RUnlock()
+	if l.opts.FailClosed {
+		l.refused.Add(1)
+		return l.errFull
+	}
+	l.dropped.Add(1)
+	return nil
+}
+
+// Healthy returns nil when Append would accept a record, and otherwise,
+// for a fail-closed log, why not: the agent checks it before signing. A log
+// that is not fail-closed is always healthy; see Stats.
+func (l *Log) Healthy() error {
+	l.mu.RLock()
+	closed := l.closed
+	l.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	if !l.opts.FailClosed {
+		return nil
+	}
+	if e := l.failure.Load(); e != nil {
+		return *e
+	}
+	if len(l.q) == cap(l.q) {
+		return l.errFull
+	}
+	return nil
+}
+
+// Stats returns the log's counters.
+func (l *Log) Stats() Stats {
+	return Stats{
+		Written:   l.written.Load(),
+		Dropped:   l.dropped.Load(),
+		Refused:   l.refused.Load(),
+		Errors:    l.errCount.Load(),
+		Queued:    len(l.q),
+		Seq:       l.lastSeq.Load(),
+		Failing:   l.failure.Load() != nil,
+		LastError: l.lastError(),
+	}
+}
+
+func (l *Log) lastError() string {
+	if s := l.lastErr.Load(); s != nil {
+		return *s
+	}
+	return ""
+}
+
+// Close writes every queued record, syncs the file and the head file, and
+// stops the writer. It reports records that could not be written.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.mu.Unlock()
+	close(l.stop)
+	<-l.done
+	return l.closeErr
+}
+
+func (l *Log) hook(stage string) error {
+	if l.opts.hook == nil {
+		return nil
+	}
+	return l.opts.hook(stage)
+}
+
+// run is the writer goroutine.
+func (l *Log) run() {
+	defer close(l.done)
+	retry := time.NewTicker(l.opts.SyncInterval)
+	defer retry.Stop()
+	for {
+		in := l.q
+		if len(l.pending) >= l.opts.QueueLen {
+			in = nil // the log is failing: let the queue fill and Append say so
+		}
+		select {
+		case r := <-in:
+			l.take(r)
+			// Batches stay small enough to reuse pending's memory.
+			for len(l.pending) < min(l.opts.QueueLen, maxBatch) {
+				select {
+				case r := <-l.q:
+					l.take(r)
+					continue
+				default:
+				}
+				break
+			}
+			l.flush(false)
+		case <-l.syncTimer.C:
+			l.syncArmed = false
+			l.sync()
+		case <-retry.C:
+			if len(l.pending) > 0 || l.dropped.Load() > l.reported {
+				l.noteDrops()
+				l.flush(false)
+			}
+			if l.dirty && l.failure.Load() != nil {
+				l.sync() // a failed sync is not re-armed by new writes
+			}
+		case <-l.stop:
+			for {
+				select {
+				case r := <-l.q:
+					l.take(r)
+					continue
+				default:
+				}
+				break
+			}
+			l.noteDrops()
+			l.flush(true)
+			l.sync()
+			if n := len(l.pending); n > 0 {
+				l.closeErr = fmt.Errorf("audit: %d records could not be written to %s: %s", n, l.opts.Path, l.lastError())
+			}
+			if err := l.f.Close(); err != nil && l.closeErr == nil {
+				l.closeErr = fmt.Errorf("audit: close %s: %w", l.opts.Path, err)
+			}
+			return
+		}
+	}
+}
+
+// take moves a record from the queue to pending, with the detector's
+// alerts after it.
+func (l *Log) take(r Record) {
+	l.noteDrops()
+	l.pending = append(l.pending, r)
+	if l.opts.Detector != nil && (r.Type == TypeRequest || r.Type == "") {
+		l.pending = append(l.pending, l.opts.Detector.Observe(r)...)
+	}
+}
+
+// noteDrops queues an alert for records lost since the last one.
+func (l *Log) noteDrops() {
+	d := l.dropped.Load()
+	if d <= l.reported {
+		return
+	}
+	n := d - l.reported
+	l.reported = d
+	l.warn("drop", "audit records lost: the queue was full", "lost", n, "path", l.opts.Path)
+	l.pending = append(l.pending, Record{Type: TypeAlert, Time: l.now(), Rule: "audit-queue-full",
+		Reason: strconv.FormatUint(n, 10) + " audit records were lost before this one: the queue was full (the writer could not keep up, or the log could not be written)"})
+}
+
+// flush writes pending records, rotating as needed. On failure the
+// records stay pending and are retried after SyncInterval, unless force.
+func (l *Log) flush(force bool) {
+	if len(l.pending) == 0 || (!force && time.Now().Before(l.retryAt)) {
+		return
+	}
+	limit := l.opts.MaxBytes
+	if time.Now().Before(l.rotateAt) {
+		limit = 1<<63 - 1 // rotation failed a moment ago: the records matter more than the size
+	}
+	done := 0
+	defer func() {
+		n := copy(l.pending, l.pending[done:])
+		clear(l.pending[n:])
+		l.pending = l.pending[:n]
+	}()
+	for done < len(l.pending) {
+		buf := l.buf[:0]
+		seq, prev := l.seq, l.prev
+		n := done
+		for n < len(l.pending) {
+			r := &l.pending[n]
+			normalize(r)
+			r.Seq, r.Prev = seq+1, prev
+			mark := len(buf)
+			var h string
+			buf, h = appendLine(buf, r)
+			if l.size+int64(len(buf)) > limit && (l.size > 0 || mark > 0) {
+				buf = buf[:mark]
+				break
+			}
+			r.Hash = h
+			seq, prev = seq+1, h
+			n++
+		}
+		l.buf = buf[:0]
+		if n == done {
+			// The current file is full: rotate, then build the chunk again.
+			if err := l.rotate(); err != nil {
+				l.errCount.Add(1)
+				l.setLastErr("rotate", err)
+				l.warn("rotate", "audit log rotation failed; writing on in the current file", "path", l.opts.Path, "err", err)
+				l.rotateAt = time.Now().Add(time.Minute)
+				limit = 1<<63 - 1
+			}
+			continue
+		}
+		if err := l.write(buf); err != nil {
+			l.failed("write", err)
+			return
+		}
+		l.seq, l.prev = seq, prev
+		l.lastSeq.Store(seq)
+		l.written.Add(uint64(n - done))
+		done = n
+		l.recovered()
+	}
+}
+
+// write appends b to the file; a failed write is cut back so that the
+// file never holds a partial line before the next record.
+func (l *Log) write(b []byte) error {
+	if l.torn {
+		if err := l.f.Truncate(l.size); err != nil {
+			return fmt.Errorf("cut back a partial write: %w", err)
+		}
+		l.torn = false
+	}
+	if err := l.hook("write"); err != nil {
+		return err
+	}
+	n, err := l.f.Write(b)
+	if err != nil {
+		if n > 0 {
+			if terr := l.f.Truncate(l.size); terr != nil {
+				l.torn = true
+			}
+		}
+		return err
+	}
+	l.size += int64(n)
+	l.dirty = true
+	if !l.syncArmed {
+		l.syncArmed = true
+		l.syncTimer.Reset(l.opts.SyncInterval)
+	}
+	return nil
+}
+
+// sync makes what was written durable, then records the head.
+func (l *Log) sync() {
+	if !l.dirty {
+		return
+	}
+	err := l.hook("sync")
+	if err == nil {
+		err = l.f.Sync()
+	}
+	if err != nil {
+		l.failed("sync", err)
+		return
+	}
+	l.dirty = false
+	if err := writeHead(l.opts.Path, l.seq, l.prev); err != nil {
+		l.errCount.Add(1)
+		l.setLastErr("write head file", err)
+		l.warn("head", "audit head file not written: deleting the log's last records would go unnoticed", "path", headPath(l.opts.Path), "err", err)
+	}
+}
+
+// rotate renames Path → Path.1 → … → Path.Keep and starts a new file.
+func (l *Log) rotate() error {
+	if err := l.hook("rotate"); err != nil {
+		return err
+	}
+	if err := l.f.Sync(); err != nil {
+		return err
+	}
+	p := l.opts.Path
+	for i := l.opts.Keep + 1; ; i++ { // files from a larger Keep would break the chain's order
+		if err := os.Remove(p + "." + strconv.Itoa(i)); err != nil {
+			break
+		}
+	}
+	for i := l.opts.Keep; i >= 1; i-- {
+		src := p
+		if i > 1 {
+			src = p + "." + strconv.Itoa(i-1)
+		}
+		if err := os.Rename(src, p+"."+strconv.Itoa(i)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	l.f.Close()
+	l.f, l.size, l.dirty = f, 0, true
+	if err := syncDir(filepath.Dir(p)); err != nil {
+		return err
+	}
+	l.log.Info("audit log rotated", "path", p, "seq", l.seq)
+	return nil
+}
+
+func (l *Log) failed(stage string, err error) {
+	l.errCount.Add(1)
+	l.setLastErr(stage, err)
+	e := fmt.Errorf("%w: %s %s: %v; refusing rather than sign unaudited", ErrUnavailable, stage, l.opts.Path, err)
+	l.failure.Store(&e)
+	l.retryAt = time.Now().Add(l.opts.SyncInterval)
+	l.warn(stage, "audit log cannot be written", "path", l.opts.Path, "err", err, "fail_closed", l.opts.FailClosed)
+}
+
+func (l *Log) recovered() {
+	if l.failure.Load() != nil {
+		l.failure.Store(nil)
+		l.retryAt = time.Time{}
+		l.log.Info("audit log writable again", "path", l.opts.Path)
+	}
+}
+
+func (l *Log) setLastErr(stage string, err error) {
+	s := stage + ": " + err.Error()
+	l.lastErr.Store(&s)
+}
+
+// warn logs at most once a minute per kind.
+func (l *Log) warn(kind, msg string, args ...any) {
+	now := time.Now()
+	if last, ok := l.warned[kind]; ok && now.Sub(last) < time.Minute {
+		return
+	}
+	l.warned[kind] = now
+	l.log.Warn(msg, args...)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
