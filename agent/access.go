@@ -2,12 +2,11 @@ package agent
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/keyward/keyward/agent/audit"
 	"github.com/keyward/keyward/agent/peerid"
 	"github.com/keyward/keyward/agent/policy"
 	"github.com/keyward/keyward/protocol"
@@ -43,14 +42,10 @@ type AuditEvent struct {
 	Status   int // forward mode's venue status code
 }
 
-// ParamsHash hashes a request's query and body for the audit log.
-func ParamsHash(rawURL, body string) string {
+// paramsHash hashes a request's query and body for the audit log.
+func paramsHash(rawURL, body string) string {
 	_, q, _ := strings.Cut(rawURL, "?")
-	h := sha256.New()
-	h.Write([]byte(q))
-	h.Write([]byte{'\n'})
-	h.Write([]byte(body))
-	return hex.EncodeToString(h.Sum(nil))
+	return audit.ParamsHash(q, body)
 }
 
 func (a *Agent) audit(e AuditEvent) {
@@ -114,6 +109,10 @@ func (a *Agent) canSee(id peerid.Identity, name string) bool {
 
 // policyStatus fills status's policy fields.
 func (a *Agent) policyStatus(res *protocol.StatusResult) {
+	if al, ok := a.cfg.Audit.(*AuditLog); ok {
+		res.Audit = al.Path()
+		res.AuditError = al.Problem()
+	}
 	if a.cfg.Policy == nil {
 		return
 	}

@@ -531,7 +531,7 @@ func (a *Agent) Sign(ctx context.Context, args protocol.SignArgs) (res *protocol
 	if err != nil {
 		host, path := hostPath(args.URL)
 		a.audit(AuditEvent{Time: a.now(), Client: peer, Op: protocol.OpSign, Credential: args.Credential, Method: args.Method,
-			Host: host, Path: path, Params: ParamsHash(args.URL, args.Body), Decision: "deny", Rule: "connection", Reason: err.Error(), Latency: time.Since(start)})
+			Host: host, Path: path, Params: paramsHash(args.URL, args.Body), Decision: "deny", Rule: "connection", Reason: err.Error(), Latency: time.Since(start)})
 		return nil, err
 	}
 	if args.Credential == "" {
@@ -562,7 +562,7 @@ func (a *Agent) Sign(ctx context.Context, args protocol.SignArgs) (res *protocol
 		schemeName = c.Scheme
 	}
 	ev := AuditEvent{Time: now, Client: peer, Op: protocol.OpSign, Credential: args.Credential, Method: method,
-		Host: host, Path: u.EscapedPath(), Params: ParamsHash(args.URL, args.Body)}
+		Host: host, Path: u.EscapedPath(), Params: paramsHash(args.URL, args.Body)}
 	defer func() {
 		ev.Latency = time.Since(start)
 		if err != nil && ev.Decision == "" {

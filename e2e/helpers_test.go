@@ -81,12 +81,12 @@ func (a *agentProc) signal(sig os.Signal) error { return a.cmd.Process.Signal(si
 // wait waits for the agent to exit and returns its exit status.
 func (a *agentProc) wait() error { <-a.done; return a.err }
 
-// startAgent runs `keyward agent` on sock with vault, waits until it
+// startAgent runs `keyward agent` on sock with vault (and extra flags), waits until it
 // listens, and stops it (SIGINT, then SIGKILL) when the test ends.
-func startAgent(t *testing.T, sock, vault string) *agentProc {
+func startAgent(t *testing.T, sock, vault string, extra ...string) *agentProc {
 	t.Helper()
 	a := &agentProc{logs: &lockedBuffer{}, done: make(chan struct{})}
-	a.cmd = exec.Command(keywardBin, "agent", "--socket", sock, "--vault", vault)
+	a.cmd = exec.Command(keywardBin, append([]string{"agent", "--socket", sock, "--vault", vault}, extra...)...)
 	a.cmd.Env = append(os.Environ(), raceQuiet)
 	a.cmd.Stderr = a.logs
 	require.NoError(t, a.cmd.Start())

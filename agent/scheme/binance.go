@@ -396,12 +396,6 @@ func checkEncoded(s string, start, end int, where string, inBody bool) error {
 	return nil
 }
 
-// unreserved reports whether c is an RFC 3986 unreserved character.
-func unreserved(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		c == '-' || c == '_' || c == '.' || c == '~'
-}
-
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }

@@ -81,12 +81,11 @@ func TestGateDocumentedExamples(t *testing.T) {
 }
 
 type gateEndpointCase struct {
-	path     string
-	typ      string // the api's second part: spot, futures, …
-	method   string
-	settle   bool   // the path has {settle}
-	idParam  string // another path parameter
-	noParams bool
+	path    string
+	typ     string // the api's second part: spot, futures, …
+	method  string
+	settle  bool   // the path has {settle}
+	idParam string // another path parameter
 }
 
 var gateEndpoints = []gateEndpointCase{

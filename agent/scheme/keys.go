@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strings"
 
 	"github.com/keyward/keyward/internal/erase"
 )
@@ -52,7 +53,8 @@ func checkPEMKeyErased(venue string, secret []byte, pkcs8Only bool, allowed []st
 	if len(bytes.TrimSpace(rest)) > 0 {
 		return Checked{}, badRequest(venue + ": the key file holds more than one PEM block: give the private key alone")
 	}
-	if x509.IsEncryptedPEMBlock(block) || block.Type == "ENCRYPTED PRIVATE KEY" { //nolint:staticcheck // detecting, not decrypting
+	// A legacy encrypted PEM block (RFC 1423) says so in its headers.
+	if strings.Contains(block.Headers["Proc-Type"], "ENCRYPTED") || block.Type == "ENCRYPTED PRIVATE KEY" {
 		return Checked{}, badRequest(venue + ": the private key is encrypted: decrypt it first (openssl pkey -in key.pem -out plain.pem); the vault encrypts it at rest")
 	}
 	var key any

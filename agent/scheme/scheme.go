@@ -220,11 +220,6 @@ func UnpackSecret(blob []byte) (secret, passphrase []byte, err error) {
 	return blob[2 : 2+n : 2+n], blob[2+n:], nil
 }
 
-// errPending is what a scheme whose implementation has not landed returns.
-func errPending(name string) error {
-	return fmt.Errorf("%s: scheme not implemented yet", name)
-}
-
 // AllowedHosts returns the hosts a credential of scheme s may sign for: the
 // venue's own, then the extra ones granted in meta["hosts"], a
 // comma-separated list of host names (`keyward add --host`).

@@ -58,9 +58,9 @@ func initCommand() *command {
 }
 
 func agentCommand() *command {
-	var socket, vaultFile, level, configFile, unlockFile, policyFile string
+	var socket, vaultFile, level, configFile, unlockFile, policyFile, auditFile string
 	var lockAfter, lockIdle time.Duration
-	var logJSON bool
+	var logJSON, noAudit, auditFailClosed bool
 	var groups multiFlag
 	var flags *flag.FlagSet
 	return &command{
@@ -77,6 +77,9 @@ func agentCommand() *command {
 			fs.StringVar(&unlockFile, "unlock-file", "", "unlock at start with the passphrase in this file")
 			fs.Var(&groups, "group", "members of this group may use credentials (repeatable)")
 			fs.Var(&groups, "use-group", "the same as --group")
+			fs.StringVar(&auditFile, "audit-log", "", "the audit log (default $KEYWARD_AUDIT_LOG, else audit.log beside the vault)")
+			fs.BoolVar(&noAudit, "no-audit", false, "run without an audit log (not recommended)")
+			fs.BoolVar(&auditFailClosed, "audit-fail-closed", false, "refuse to sign while the audit log cannot be written")
 			fs.StringVar(&policyFile, "policy", "", "per-bot policy file (default: $KEYWARD_POLICY or the standard location when that file exists); watched and hot-reloaded")
 		},
 		run: func(ctx context.Context, u *ui, _ *client.Client, _ []string) error {
@@ -109,11 +112,23 @@ func agentCommand() *command {
 			if err != nil {
 				return err
 			}
+			var auditor agent.Auditor
+			if !noAudit {
+				if auditFile == "" {
+					auditFile = auditLogPathFor(vaultFile)
+				}
+				al, err := agent.OpenAuditLog(auditFile, auditFailClosed, nil, logger)
+				if err != nil {
+					return failure(fmt.Sprintf("audit log: %v", err), "check it with `keyward audit verify --log "+auditFile+"`; --no-audit runs without one")
+				}
+				defer al.Close()
+				auditor = al
+			}
 			err = agent.Run(ctx, agent.RunConfig{
 				Config: agent.Config{
 					VaultPath: vaultFile, LockAfter: lockAfter, LockIdle: lockIdle,
 					Log: logger, OwnerUID: uint32(os.Getuid()), UseGroups: gids,
-					Policy: pol,
+					Policy: pol, Audit: auditor,
 				},
 				SocketPath:     socket,
 				ConfigFile:     configFile,

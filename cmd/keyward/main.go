@@ -28,18 +28,28 @@ Usage:
   keyward init [--vault PATH]                    create an encrypted vault
   keyward agent [--socket PATH] [--vault PATH]   run the agent in the foreground
         [--lock-after DURATION] [--lock-idle DURATION] [--log-level LEVEL] [--log-json]
-        [--config FILE] [--unlock-file FILE] [--group GROUP]...
+        [--config FILE] [--unlock-file FILE] [--group GROUP]... [--policy FILE]
+        [--audit-log FILE] [--audit-fail-closed] [--no-audit]
   keyward unlock                                  unlock the agent with the vault passphrase
   keyward lock                                    wipe every secret from the agent now
   keyward status [--json]                         is the agent locked, what does it hold
-  keyward add NAME --scheme SCHEME --api-key ID [--host HOST]... [--secret-file FILE] [--json]
-                                                  store a credential (the secret is read
-                                                  from the terminal, stdin or FILE)
+  keyward add NAME --scheme SCHEME --api-key ID [--host HOST]... [--meta KEY=VALUE]...
+        [--secret-file FILE|-] [--passphrase-file FILE|-] [--json]
+                                                  store a credential (secret or PEM key from
+                                                  the terminal, stdin or FILE)
+  keyward rotate NAME [--secret-file FILE|-] [--passphrase-file FILE|-] [--api-key ID]
+                                                  replace a credential's secret; bots keep working
   keyward list [--json]                           list credentials (works while locked)
   keyward rm NAME                                 delete a credential for good
   keyward sign NAME METHOD URL [--body BODY] [--header 'Name: value']...
                                                   sign a request; prints it as JSON
   keyward passwd                                  change the vault passphrase
+  keyward policy check [FILE]                     lint a policy file, with line numbers
+  keyward policy explain --uid U [--unit UNIT] [--exe PATH] CRED METHOD URL [--body B]
+                                                  which rule allows or denies a request
+  keyward policy catalogue [--scheme S]           money-moving endpoints refused unless granted
+  keyward audit verify [--log FILE] [--json]      check the audit log's hash chain
+  keyward audit tail [--follow] [-n N] [--json]   show audit records
   keyward version [--json]
 
 Environment:
@@ -47,6 +57,9 @@ Environment:
                   /run/keyward/agent.sock as root)
   KEYWARD_VAULT   the vault file (default $XDG_DATA_HOME/keyward/vault;
                   /var/lib/keyward/vault as root)
+  KEYWARD_POLICY  the policy file (default ~/.config/keyward/policy.toml;
+                  /etc/keyward/policy.toml as root; used when it exists)
+  KEYWARD_AUDIT_LOG  the audit log (default audit.log beside the vault)
 
 Passphrases and secrets are never taken from flags: they are read from the
 terminal without echo, or as one line of stdin when stdin is not a terminal.
@@ -76,7 +89,7 @@ type command struct {
 func commands() map[string]*command {
 	cs := []*command{
 		initCommand(), agentCommand(), unlockCommand(), lockCommand(), statusCommand(),
-		addCommand(), listCommand(), rmCommand(), signCommand(), passwdCommand(), versionCommand(),
+		addCommand(), listCommand(), rmCommand(), signCommand(), passwdCommand(), versionCommand(), auditCommand(),
 		policyCommand(), rotateCommand(),
 	}
 	m := make(map[string]*command, len(cs))
