@@ -1,6 +1,7 @@
 package scheme
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -110,6 +111,12 @@ func (b binanceWS) Sign(in Input) (Request, error) {
 	top, err := p.topLevel()
 	if err != nil {
 		return Request{}, err
+	}
+	// The scanner reads closely only what it edits; the whole message must
+	// still be JSON Binance accepts (the fuzzer found a leading-zero number
+	// in an unrelated member passing through).
+	if !json.Valid([]byte(msg)) {
+		return Request{}, badRequest("binance-ws: the message is not valid JSON: check numbers, strings and brackets outside \"params\" too")
 	}
 	if top.method == "" {
 		return Request{}, badRequest(`binance-ws: the message has no "method": send {"id":…,"method":"order.place","params":{…}}`)
@@ -305,6 +312,14 @@ func (p *wsParser) topLevel() (wsTop, error) {
 				return t, err
 			}
 		default:
+			// A member that differs from one the agent reads only in case
+			// would be read as it by case-insensitive decoders (Go's among
+			// them) but not by the agent: refuse the ambiguity.
+			for _, known := range []string{"method", "params", "id"} {
+				if strings.EqualFold(name, known) && name != known {
+					return t, badRequest(fmt.Sprintf("binance-ws: the message has %q, which differs from %q only in case: send %q alone", truncate(name, 32), known, known))
+				}
+			}
 			if err := p.skip(1); err != nil {
 				return t, err
 			}
