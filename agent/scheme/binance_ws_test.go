@@ -1,14 +1,11 @@
 package scheme
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -312,28 +309,8 @@ type binanceWSCCXTCase struct {
 // calls ccxt.pro's binance.signParams offline with the clock frozen.
 func binanceWSCCXT(t testing.TB, cases []binanceWSCCXTCase) []struct{ Message, Error string } {
 	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("testdata", "ccxt"))
-	require.NoError(t, err)
-	_, nodeErr := exec.LookPath("node")
-	_, modErr := os.Stat(filepath.Join(dir, "node_modules", "ccxt", "package.json"))
-	if nodeErr != nil || modErr != nil {
-		msg := "ccxt is not installed: run `npm ci --prefix agent/scheme/testdata/ccxt` (make test does)"
-		if os.Getenv("KEYWARD_REQUIRE_CCXT") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	in, err := json.Marshal(cases)
-	require.NoError(t, err)
-	cmd := exec.Command("node", filepath.Join(dir, "binance_ws.mjs"))
-	cmd.Dir = dir
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	require.NoError(t, err, "node binance_ws.mjs: %s", stderr.String())
 	var res []struct{ Message, Error string }
-	require.NoError(t, json.Unmarshal(out, &res))
+	runCCXTScript(t, "binance_ws.mjs", cases, &res)
 	require.Len(t, res, len(cases))
 	return res
 }

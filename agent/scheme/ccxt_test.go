@@ -49,6 +49,17 @@ type ccxtResult struct {
 // ccxtSign runs every case through ccxt in one node process.
 func ccxtSign(t testing.TB, cases []ccxtCase) []ccxtResult {
 	t.Helper()
+	var res []ccxtResult
+	runCCXTScript(t, "sign.mjs", cases, &res)
+	require.Len(t, res, len(cases))
+	return res
+}
+
+// runCCXTScript runs a Node script of testdata/ccxt with the pinned ccxt:
+// in goes to its stdin as JSON, and its stdout is decoded into out. It
+// skips when ccxt is not installed, or fails under KEYWARD_REQUIRE_CCXT.
+func runCCXTScript(t testing.TB, script string, in, out any) {
+	t.Helper()
 	dir, err := filepath.Abs(filepath.Join("testdata", "ccxt"))
 	require.NoError(t, err)
 	_, nodeErr := exec.LookPath("node")
@@ -60,19 +71,16 @@ func ccxtSign(t testing.TB, cases []ccxtCase) []ccxtResult {
 		}
 		t.Skip(msg)
 	}
-	in, err := json.Marshal(cases)
+	raw, err := json.Marshal(in)
 	require.NoError(t, err)
-	cmd := exec.Command("node", filepath.Join(dir, "sign.mjs"))
+	cmd := exec.Command("node", filepath.Join(dir, script))
 	cmd.Dir = dir
-	cmd.Stdin = bytes.NewReader(in)
+	cmd.Stdin = bytes.NewReader(raw)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	require.NoError(t, err, "node sign.mjs: %s", stderr.String())
-	var res []ccxtResult
-	require.NoError(t, json.Unmarshal(out, &res))
-	require.Len(t, res, len(cases))
-	return res
+	stdout, err := cmd.Output()
+	require.NoError(t, err, "node %s: %s", script, stderr.String())
+	require.NoError(t, json.Unmarshal(stdout, out))
 }
 
 // TestCCXTHarness proves the harness itself: ccxt's Binance HMAC signature

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -573,28 +571,8 @@ type hlCCXTResult struct {
 
 func hlCCXT(t *testing.T, cases []hlCCXTCase) []hlCCXTResult {
 	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("testdata", "ccxt"))
-	require.NoError(t, err)
-	_, nodeErr := exec.LookPath("node")
-	_, modErr := os.Stat(filepath.Join(dir, "node_modules", "ccxt", "package.json"))
-	if nodeErr != nil || modErr != nil {
-		msg := "ccxt is not installed: run `npm ci --prefix agent/scheme/testdata/ccxt` (make test does)"
-		if os.Getenv("KEYWARD_REQUIRE_CCXT") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	in, err := json.Marshal(cases)
-	require.NoError(t, err)
-	cmd := exec.Command("node", filepath.Join(dir, "hyperliquid.mjs"))
-	cmd.Dir = dir
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	require.NoError(t, err, "node hyperliquid.mjs: %s", stderr.String())
 	var res []hlCCXTResult
-	require.NoError(t, json.Unmarshal(out, &res))
+	runCCXTScript(t, "hyperliquid.mjs", cases, &res)
 	require.Len(t, res, len(cases))
 	return res
 }
