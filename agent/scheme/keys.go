@@ -132,6 +132,21 @@ func keyParseReason(err error) string {
 	}
 }
 
+// storedKey parses a stored PKCS#8 DER key as a T; call it under
+// erase.Do only.
+func storedKey[T any](der []byte, what string) (T, error) {
+	var zero T
+	k, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return zero, fmt.Errorf("stored %s key does not parse: %w", what, err)
+	}
+	tk, ok := k.(T)
+	if !ok {
+		return zero, fmt.Errorf("stored key is a %T, not %s", k, what)
+	}
+	return tk, nil
+}
+
 // signRSA signs the SHA-256 digest of msg with PKCS#1 v1.5 under the PKCS#8
 // DER key der.
 func signRSA(der, msg []byte) ([]byte, error) {
@@ -140,15 +155,8 @@ func signRSA(der, msg []byte) ([]byte, error) {
 		err error
 	)
 	erase.Do(func() {
-		var k any
-		k, err = x509.ParsePKCS8PrivateKey(der)
-		if err != nil {
-			err = fmt.Errorf("stored RSA key does not parse: %w", err)
-			return
-		}
-		rk, ok := k.(*rsa.PrivateKey)
-		if !ok {
-			err = fmt.Errorf("stored key is a %T, not RSA", k)
+		var rk *rsa.PrivateKey
+		if rk, err = storedKey[*rsa.PrivateKey](der, "RSA"); err != nil {
 			return
 		}
 		d := sha256.Sum256(msg)
@@ -175,15 +183,8 @@ func signES256(der, msg []byte) ([]byte, error) {
 		err error
 	)
 	erase.Do(func() {
-		var k any
-		k, err = x509.ParsePKCS8PrivateKey(der)
-		if err != nil {
-			err = fmt.Errorf("stored EC key does not parse: %w", err)
-			return
-		}
-		ek, ok := k.(*ecdsa.PrivateKey)
-		if !ok {
-			err = fmt.Errorf("stored key is a %T, not ECDSA", k)
+		var ek *ecdsa.PrivateKey
+		if ek, err = storedKey[*ecdsa.PrivateKey](der, "ECDSA"); err != nil {
 			return
 		}
 		d := sha256.Sum256(msg)
