@@ -299,24 +299,11 @@ func addCommand() *command {
 			if info.Passphrase == "none" && passphraseFile != "" {
 				return failure(fmt.Sprintf("%s keys have no passphrase: leave out --passphrase-file", schemeName))
 			}
-			secret, err := readSecretFrom(u, secretFile, "API secret or private key")
+			secret, passphrase, err := readKeyMaterial(u, secretFile, passphraseFile, info.Passphrase, "API secret or private key", "Passphrase of the API key")
 			if err != nil {
 				return err
 			}
 			defer clear(secret)
-			var passphrase []byte
-			switch {
-			case passphraseFile != "":
-				passphrase, err = readSecretFrom(u, passphraseFile, "Passphrase of the API key")
-			case info.Passphrase == "required":
-				// Asked at the terminal, or the next line of stdin.
-				passphrase, err = u.readSecretOrNextLine("Passphrase of the API key", secretFile == "-")
-			case info.Passphrase == "optional":
-				passphrase, err = u.readOptionalSecret("Passphrase of the API key (Enter if it has none)", secretFile == "-")
-			}
-			if err != nil {
-				return err
-			}
 			defer clear(passphrase)
 			meta := map[string]string{}
 			for _, m := range metas {
@@ -347,6 +334,30 @@ func addCommand() *command {
 			return nil
 		},
 	}
+}
+
+// readKeyMaterial reads a key's secret, then its passphrase when the
+// scheme takes one (passMode is hello's "none", "optional" or "required"):
+// from the files named, else at the terminal, else from stdin, the secret
+// first. The caller wipes both.
+func readKeyMaterial(u *ui, secretFile, passphraseFile, passMode, secretPrompt, passPrompt string) (secret, passphrase []byte, err error) {
+	secret, err = readSecretFrom(u, secretFile, secretPrompt)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case passphraseFile != "":
+		passphrase, err = readSecretFrom(u, passphraseFile, passPrompt)
+	case passMode == "required":
+		passphrase, err = u.readSecretOrNextLine(passPrompt, secretFile == "-")
+	case passMode == "optional":
+		passphrase, err = u.readOptionalSecret(passPrompt+" (Enter if it has none)", secretFile == "-")
+	}
+	if err != nil {
+		clear(secret)
+		return nil, nil, err
+	}
+	return secret, passphrase, nil
 }
 
 // readSecretFrom reads a credential secret from a file ("-" is stdin), or

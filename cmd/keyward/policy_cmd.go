@@ -245,23 +245,11 @@ func rotateCommand() *command {
 					needsPass = s.Passphrase
 				}
 			}
-			secret, err := readSecretFrom(u, secretFile, "New API secret or private key")
+			secret, pass, err := readKeyMaterial(u, secretFile, passphraseFile, needsPass, "New API secret or private key", "Passphrase of the new key")
 			if err != nil {
 				return err
 			}
 			defer clear(secret)
-			var pass []byte
-			switch {
-			case passphraseFile != "":
-				pass, err = readSecretFrom(u, passphraseFile, "Passphrase of the new key")
-			case needsPass == "required":
-				pass, err = u.readSecretOrNextLine("Passphrase of the new key", secretFile == "-")
-			case needsPass == "optional":
-				pass, err = u.readOptionalSecret("Passphrase of the new key (Enter if it has none)", secretFile == "-")
-			}
-			if err != nil {
-				return err
-			}
 			defer clear(pass)
 			info, err := c.Rotate(ctx, protocol.RotateArgs{Name: args[0], APIKey: apiKey, Secret: secret, Passphrase: pass})
 			if err != nil {
