@@ -208,3 +208,67 @@ uid = %d
 	assert.NotContains(t, log, "e2e-policy-secret")
 	assert.NotContains(t, log, "bc1qexample", "parameters are hashed, never written")
 }
+
+// TestPolicyRateLimitAndAuditTamperingRealProcesses: a bot past its rate
+// is refused with when to retry, and an edited audit log is caught by
+// `keyward audit verify` at the edited line.
+func TestPolicyRateLimitAndAuditTamperingRealProcesses(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("running bots as other uids needs root")
+	}
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("setpriv (util-linux) is not installed")
+	}
+	const bot = 65534
+	dir := shortTempDir(t, "kw-rate-")
+	require.NoError(t, os.Chmod(dir, 0o755))
+	sock, vault := agentPaths(dir)
+	polFile := filepath.Join(dir, "policy.toml")
+	require.NoError(t, os.WriteFile(polFile, []byte(fmt.Sprintf(`version = 1
+[[client]]
+name = "slow-bot"
+uid = %d
+rate = "1/h"
+burst = 3
+  [[client.grant]]
+  credentials = ["binance-main"]
+  operations = ["sign"]
+  endpoints = ["GET /api/v3/account"]
+`, bot)), 0o644))
+	auditLog := filepath.Join(dir, "audit.log")
+	initVault(t, vault, "correct horse battery staple")
+	startAgent(t, sock, vault, "--policy", polFile, "--audit-log", auditLog)
+	require.NoError(t, os.Chmod(filepath.Dir(sock), 0o755))
+	require.NoError(t, os.Chmod(sock, 0o666))
+	_, err := cli(t, sock, "correct horse battery staple\n", "unlock")
+	require.NoError(t, err)
+	out, err := cli(t, sock, "e2e-rate-secret-0001\n", "add", "binance-main", "--scheme", "binance", "--api-key", "k")
+	require.NoError(t, err, out)
+
+	acct := []string{"sign", "binance-main", "GET", "https://api.binance.com/api/v3/account"}
+	for i := range 3 {
+		code, _, errs := inUnit(t, "", bot, sock, acct...)
+		require.Equal(t, 0, code, "request %d: %s", i+1, errs)
+	}
+	code, _, errs := inUnit(t, "", bot, sock, acct...)
+	assert.Equal(t, 1, code)
+	assert.Regexp(t, `client "slow-bot"'s rate 1/h is used up: retry in \d+m`, errs)
+
+	// Edit one record of the real log: verify names it.
+	require.Eventually(t, func() bool {
+		raw, _ := os.ReadFile(auditLog)
+		return strings.Count(string(raw), "\n") >= 4
+	}, 5*time.Second, 50*time.Millisecond, "the audit records reach the file within the sync interval")
+	out, err = cli(t, sock, "", "audit", "verify", "--log", auditLog)
+	require.NoError(t, err, out)
+	raw, err := os.ReadFile(auditLog)
+	require.NoError(t, err)
+	lines := strings.SplitAfter(string(raw), "\n")
+	require.Greater(t, len(lines), 3)
+	lines[2] = strings.Replace(lines[2], `"decision":"allow"`, `"decision":"deny"`, 1)
+	require.NoError(t, os.WriteFile(auditLog, []byte(strings.Join(lines, "")), 0o600))
+	out, err = cli(t, sock, "", "audit", "verify", "--log", auditLog)
+	require.Error(t, err)
+	assert.Contains(t, out, "line 3")
+	assert.Contains(t, out, "edited")
+}
