@@ -116,6 +116,9 @@ func (d deribit) signWS(in Input) (Request, error) {
 	var method, params *krakenJSONMember
 	for i := range top.Members {
 		m := &top.Members[i]
+		if k, twin := caseTwin(m.Name, "method", "params"); twin {
+			return Request{}, badRequest(fmt.Sprintf("deribit: the message has %q, which differs from %q only in case: send %q alone", truncate(m.Name, 32), k, k))
+		}
 		switch m.Name {
 		case "method", "params":
 			p := &method
@@ -151,6 +154,9 @@ func (d deribit) signWS(in Input) (Request, error) {
 		case "client_secret", "refresh_token", "password", "username":
 			return Request{}, badRequest(fmt.Sprintf("deribit: params carries %q: the agent signs with grant_type client_signature, which sends no secret; remove it", m.Name))
 		default:
+			if k, twin := caseTwin(m.Name, append([]string{"grant_type", "data"}, deribitOwned...)...); twin {
+				return Request{}, badRequest(fmt.Sprintf("deribit: params has %q, which differs from %q only in case: send %q alone", truncate(m.Name, 32), k, k))
+			}
 			j := slices.Index(deribitOwned, m.Name)
 			if j < 0 {
 				continue

@@ -359,6 +359,9 @@ func krakenJSONNonce(body string, nonce []byte) (string, error) {
 	}
 	var found *krakenJSONMember
 	for i := range obj.Members {
+		if _, twin := caseTwin(obj.Members[i].Name, "nonce"); twin {
+			return "", badRequest(fmt.Sprintf("kraken: the JSON body has %q, which differs from \"nonce\" only in case: the agent sets nonce, so remove it", truncate(obj.Members[i].Name, 32)))
+		}
 		if obj.Members[i].Name == "nonce" {
 			if found != nil {
 				return "", badRequest("kraken: the JSON body has nonce more than once; the agent sets it, so send it at most once")

@@ -305,3 +305,16 @@ func checkHMACSecret(venue string, secret []byte) (Checked, error) {
 	}
 	return Checked{KeyType: KeyHMAC}, nil
 }
+
+// caseTwin reports whether name differs from one of known only in letter
+// case. A member the agent sets ("nonce") beside a bot's "Nonce" would be
+// read as the same member by case-insensitive JSON decoders (Go's, and
+// maybe a venue's) but not by the agent, so schemes refuse such twins.
+func caseTwin(name string, known ...string) (string, bool) {
+	for _, k := range known {
+		if name != k && strings.EqualFold(name, k) {
+			return k, true
+		}
+	}
+	return "", false
+}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -67,4 +68,32 @@ func TestImportsStayPure(t *testing.T) {
 			assert.NotContains(t, forbidden, path, "%s imports %s", name, path)
 		}
 	}
+}
+
+// TestCaseTwinsRefused: a member that differs from one the agent sets only
+// in letter case is refused, since case-insensitive decoders would read
+// the two as one (found by the fuzzers).
+func TestCaseTwinsRefused(t *testing.T) {
+	k, twin := caseTwin("Nonce", "nonce")
+	assert.True(t, twin)
+	assert.Equal(t, "nonce", k)
+	_, twin = caseTwin("nonce", "nonce")
+	assert.False(t, twin)
+
+	_, err := kraken{}.Sign(Input{
+		Request: Request{Method: "POST", URL: "https://api.kraken.com/0/private/Balance",
+			Headers: map[string]string{"Content-Type": "application/json"}, Body: `{"Nonce":1}`},
+		APIKey: "k", Secret: make([]byte, 64), Scratch: make([]byte, ScratchSize), Now: time.UnixMilli(1),
+	})
+	var re *RequestError
+	require.ErrorAs(t, err, &re)
+	assert.Contains(t, re.Msg, `differs from "nonce" only in case`)
+
+	_, err = deribit{}.Sign(Input{
+		Request: Request{Method: MethodWS, URL: "wss://www.deribit.com/ws/api/v2",
+			Body: `{"method":"public/auth","params":{"grant_type":"client_signature","nonCe":0}}`},
+		APIKey: "client", Secret: []byte("deribit-test-secret"), Scratch: make([]byte, ScratchSize), Now: time.UnixMilli(1),
+	})
+	require.ErrorAs(t, err, &re)
+	assert.Contains(t, re.Msg, `differs from "nonce" only in case`)
 }
