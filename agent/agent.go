@@ -697,7 +697,8 @@ func (a *Agent) vaultError(op string, err error) error {
 		a.log.Error("cannot lock memory for secrets", "op", op, "err", err)
 		return protocol.Errorf(protocol.CodeMemlock, "%v", err)
 	case errors.Is(err, vault.ErrCorrupt), errors.Is(err, vault.ErrTampered),
-		errors.Is(err, vault.ErrPermissions), errors.Is(err, vault.ErrUnsupportedVersion):
+		errors.Is(err, vault.ErrPermissions), errors.Is(err, vault.ErrUnsupportedVersion),
+		errors.Is(err, vault.ErrNotRegular):
 		a.log.Error("vault unusable", "op", op, "err", err)
 		return protocol.Errorf(protocol.CodeVault, "%v", err)
 	}

@@ -190,10 +190,16 @@ func jsonProblem(err error) string {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syn):
+		if strings.Contains(syn.Error(), "exceeded max depth") {
+			return "JSON nested deeper than 10000 levels"
+		}
 		return fmt.Sprintf("invalid JSON at byte %d", syn.Offset)
 	case errors.As(err, &typ):
 		if typ.Field != "" {
-			return fmt.Sprintf("field %q must be a JSON %s", typ.Field, jsonKind(typ.Type.String()))
+			// An embedded struct's fields are named on the wire without
+			// the Go type's name (SignArgs embeds HTTPRequest).
+			field := strings.TrimPrefix(typ.Field, "HTTPRequest.")
+			return fmt.Sprintf("field %q must be a JSON %s", field, jsonKind(typ.Type.String()))
 		}
 		return fmt.Sprintf("expected a JSON %s", jsonKind(typ.Type.String()))
 	case errors.Is(err, errSecretEscapes):

@@ -19,6 +19,7 @@ package policy
 
 import (
 	"fmt"
+	"regexp"
 	"math/big"
 	"os"
 	"os/user"
@@ -189,7 +190,7 @@ func Parse(raw []byte, name string) (*Policy, error) {
 		if pe, ok := err.(toml.ParseError); ok {
 			return nil, &Error{File: name, Problems: []Problem{{Line: pe.Position.Line, Msg: pe.Message}}}
 		}
-		return nil, &Error{File: name, Problems: []Problem{{Msg: err.Error()}}}
+		return nil, &Error{File: name, Problems: []Problem{typeProblem(err.Error())}}
 	}
 	lines := headerLines(raw)
 	var probs []Problem
@@ -458,4 +459,29 @@ func normalizeMoney(s string) string {
 		return ep.String()
 	}
 	return s
+}
+
+var tomlLine = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): `)
+
+// typeProblem rewords the TOML decoder's type errors ("incompatible types:
+// TOML value has type string; destination has type integer") in the
+// file's terms, with the line.
+func typeProblem(msg string) Problem {
+	var p Problem
+	if m := tomlLine.FindStringSubmatch(msg); m != nil {
+		p.Line, _ = strconv.Atoi(m[1])
+		msg = fmt.Sprintf("%s: %s", m[2], msg[len(m[0]):])
+	}
+	for goType, word := range map[string]string{
+		"destination has type integer": "it must be a number without quotes",
+		"destination has type string":  "it must be a string in quotes",
+		"destination has type slice":   "it must be a list, e.g. [\"a\", \"b\"]",
+		"destination has type struct":  "it must be a table",
+	} {
+		if i := strings.Index(msg, goType); i >= 0 {
+			msg = strings.TrimSuffix(msg[:i], "; ") + "; " + word
+		}
+	}
+	p.Msg = strings.TrimPrefix(msg, "toml: ")
+	return p
 }

@@ -29,6 +29,9 @@ var (
 	ErrUnsupportedVersion = errors.New("unsupported vault format")
 	// ErrPermissions: the file is readable or writable by group or others.
 	ErrPermissions = errors.New("vault file permissions are too open")
+	// ErrNotRegular: the path is a symbolic link, a directory, a FIFO or
+	// another file that is not a plain vault file.
+	ErrNotRegular = errors.New("the vault path is not a regular file")
 	// ErrRecordExists: Add was given a name that is already in the vault.
 	ErrRecordExists = errors.New("credential already exists")
 	// ErrNoRecord: no record has that name.

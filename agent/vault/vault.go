@@ -79,9 +79,16 @@ type File struct {
 // (ErrUnsupportedVersion) and a damaged file (ErrCorrupt).
 func Open(path string) (*File, error) {
 	fail := func(err error) error { return fmt.Errorf("vault: open %s: %w", path, err) }
-	fd, err := os.OpenFile(path, os.O_RDONLY|unix.O_CLOEXEC, 0)
+	// O_NOFOLLOW refuses a symbolic link (another user's link could point
+	// the agent at a file of their choosing); O_NONBLOCK keeps a FIFO put
+	// at the path from freezing the agent in open(2). Both are checked
+	// again below on what was opened.
+	fd, err := os.OpenFile(path, os.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fail(fmt.Errorf("%w: run `keyward init` to create one", ErrNotExist))
+	}
+	if errors.Is(err, unix.ELOOP) {
+		return nil, fail(fmt.Errorf("%w: it is a symbolic link; point the agent at the vault file itself (--vault or KEYWARD_VAULT)", ErrNotRegular))
 	}
 	if err != nil {
 		return nil, fail(err)
@@ -92,7 +99,7 @@ func Open(path string) (*File, error) {
 		return nil, fail(err)
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fail(fmt.Errorf("not a regular file (%s)", st.Mode().Type()))
+		return nil, fail(fmt.Errorf("%w: it is a %s; point the agent at the vault file itself (--vault or KEYWARD_VAULT)", ErrNotRegular, fileKind(st.Mode())))
 	}
 	if perm := st.Mode().Perm(); perm&0o077 != 0 {
 		return nil, fail(fmt.Errorf("%w: mode %04o lets other users access it: run `chmod 600 %s`", ErrPermissions, perm, shellQuote(path)))
@@ -448,4 +455,21 @@ func (f *File) SecretBytes() int {
 		n += len(sr.sealed) - tagSize
 	}
 	return n
+}
+
+// fileKind names a non-regular file's type for messages.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	case m&fs.ModeSymlink != 0:
+		return "symbolic link"
+	}
+	return "special file"
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -695,4 +696,36 @@ func TestPassphrasesAreWipedOnceDerived(t *testing.T) {
 	require.NoError(t, v.ChangePassphrase(p, cheap))
 	assert.True(t, zero(p), "ChangePassphrase")
 	require.NoError(t, v.CheckPassphrase([]byte("a new passphrase")))
+}
+
+// TestOpenRefusesWhatIsNotAPlainFile: a symbolic link, a directory and a
+// FIFO at the vault path are refused at once with ErrNotRegular; the FIFO
+// must not block open(2) (found by the bad-input table: it froze unlock).
+func TestOpenRefusesWhatIsNotAPlainFile(t *testing.T) {
+	real := newVault(t)
+	dir := t.TempDir()
+
+	link := filepath.Join(dir, "link")
+	require.NoError(t, os.Symlink(real, link))
+	_, err := Open(link)
+	require.ErrorIs(t, err, ErrNotRegular)
+	assert.Contains(t, err.Error(), "symbolic link")
+
+	sub := filepath.Join(dir, "sub")
+	require.NoError(t, os.Mkdir(sub, 0o700))
+	_, err = Open(sub)
+	require.ErrorIs(t, err, ErrNotRegular)
+	assert.Contains(t, err.Error(), "directory")
+
+	fifo := filepath.Join(dir, "fifo")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	done := make(chan error, 1)
+	go func() { _, err := Open(fifo); done <- err }()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, ErrNotRegular)
+		assert.Contains(t, err.Error(), "named pipe")
+	case <-time.After(5 * time.Second):
+		t.Fatal("Open blocked on a FIFO")
+	}
 }

@@ -69,8 +69,8 @@ func agentCommand() *command {
 			flags = fs
 			fs.StringVar(&socket, "socket", "", "socket path (default $KEYWARD_SOCK or the standard location)")
 			fs.StringVar(&vaultFile, "vault", "", "vault file (default $KEYWARD_VAULT or the standard location)")
-			fs.DurationVar(&lockAfter, "lock-after", 0, "lock this long after unlocking (0: never)")
-			fs.DurationVar(&lockIdle, "lock-idle", 0, "lock after this long without a signature (0: never)")
+			fs.Var((*durationFlag)(&lockAfter), "lock-after", "lock this long after unlocking, e.g. 8h (0: never)")
+			fs.Var((*durationFlag)(&lockIdle), "lock-idle", "lock after this long without a signature, e.g. 30m (0: never)")
 			fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 			fs.BoolVar(&logJSON, "log-json", false, "log JSON lines instead of text")
 			fs.StringVar(&configFile, "config", "", "settings file (lock_after, lock_idle, log_level), re-read on SIGHUP")
@@ -377,7 +377,7 @@ func readSecretFrom(u *ui, path, prompt string) ([]byte, error) {
 	defer f.Close()
 	b, err := readSecretText(f)
 	if err != nil {
-		return nil, err
+		return nil, failure(fmt.Sprintf("%s file: %v", strings.ToLower(prompt), err))
 	}
 	if len(b) == 0 {
 		return nil, failure(fmt.Sprintf("%s file %s is empty", strings.ToLower(prompt), path))

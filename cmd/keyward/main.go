@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/keyward/keyward/client"
 )
@@ -167,6 +168,19 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// durationFlag is a time.Duration flag whose error says how to write one.
+type durationFlag time.Duration
+
+func (d *durationFlag) String() string { return time.Duration(*d).String() }
+func (d *durationFlag) Set(v string) error {
+	x, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("write a duration with its unit, such as 8h, 30m or 90s (0 for never)")
+	}
+	*d = durationFlag(x)
+	return nil
 }
 
 // multiFlag collects a repeatable string flag.

@@ -103,7 +103,7 @@ func (u *ui) readSecret(prompt string, confirm bool) ([]byte, error) {
 	if !u.isTerminal() {
 		b, err := readLine(u.stdin)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read stdin: %w", err)
 		}
 		if len(b) == 0 {
 			return nil, failure(strings.ToLower(prompt)+" is empty", "write it as one line on stdin, or run from a terminal to be asked")
@@ -153,7 +153,7 @@ func (u *ui) readSecretOrNextLine(prompt string, fromStdin bool) ([]byte, error)
 	}
 	b, err := readSecretText(u.stdin)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read stdin: %w", err)
 	}
 	if len(b) == 0 {
 		return nil, failure(strings.ToLower(prompt)+" is empty", "write it on stdin (a PEM key whole, anything else as one line), or run from a terminal to be asked")
@@ -248,7 +248,7 @@ func readLine(r io.Reader) ([]byte, error) {
 		}
 		if err != nil {
 			clear(buf)
-			return nil, fmt.Errorf("read stdin: %w", err)
+			return nil, err
 		}
 	}
 	one[0] = 0
