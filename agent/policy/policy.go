@@ -19,11 +19,11 @@ package policy
 
 import (
 	"fmt"
-	"regexp"
 	"math/big"
 	"os"
 	"os/user"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
