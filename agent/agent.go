@@ -64,6 +64,7 @@ type Agent struct {
 	kr      *keyring.Keyring
 	nonces  *nonce.Store
 	usage   *usageTracker
+	garbage keyGarbage
 
 	mu    sync.Mutex // guards vault; held across vault writes
 	vault *vault.Vault
@@ -313,6 +314,7 @@ func (a *Agent) Lock(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer collectKeyGarbage() // after the keyring is wiped and a.mu released
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.kr.Lock("locked by uid " + fmt.Sprint(peer.UID))
@@ -325,6 +327,7 @@ func (a *Agent) Lock(ctx context.Context) error {
 // LockNow locks the agent on the owner's behalf outside any connection,
 // as on SIGUSR1.
 func (a *Agent) LockNow(reason string) {
+	defer collectKeyGarbage()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.kr.Lock(reason)
@@ -335,6 +338,7 @@ func (a *Agent) LockNow(reason string) {
 
 // autoLocked runs after the keyring locked itself (idle or max time).
 func (a *Agent) autoLocked(reason string) {
+	defer collectKeyGarbage()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.kr.Locked() {
@@ -411,6 +415,7 @@ func (a *Agent) Add(ctx context.Context, args protocol.AddArgs) (*protocol.Crede
 		}
 	}
 	defer a.stateChanged()
+	a.garbage.signed(checked.KeyType) // Check parsed the key on the heap
 	a.log.Info("credential added", "credential", args.Name, "scheme", args.Scheme, "key_type", checked.KeyType, "uid", peer.UID)
 	a.auditAdmin(ctx, peer, protocol.OpAdd, args.Name)
 	ci := a.infoOf(rec)
@@ -580,7 +585,9 @@ func (a *Agent) Sign(ctx context.Context, args protocol.SignArgs) (res *protocol
 	}
 
 	var out scheme.Request
+	var keyType string
 	err = a.kr.Use(args.Credential, func(c keyring.Credential, secret, scratch []byte) error {
+		keyType = c.Meta[scheme.MetaKeyType]
 		s, ok := scheme.Lookup(c.Scheme)
 		if !ok {
 			return protocol.Errorf(protocol.CodeUnsupported, "credential %q uses scheme %q, which this agent does not know", c.Name, c.Scheme)
@@ -641,6 +648,7 @@ func (a *Agent) Sign(ctx context.Context, args protocol.SignArgs) (res *protocol
 	}
 	ev.Decision = "allow"
 	a.usage.touch(args.Credential, now)
+	a.garbage.signed(keyType)
 	if a.log.Enabled(ctx, slog.LevelDebug) {
 		a.log.Debug("signed", "credential", args.Credential, "method", out.Method, "host", host, "path", u.Path, "uid", peer.UID, "pid", peer.PID)
 	}

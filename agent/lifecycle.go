@@ -86,6 +86,7 @@ func (a *Agent) Rotate(ctx context.Context, args protocol.RotateArgs) (*protocol
 			rec = r
 		}
 	}
+	a.garbage.signed(checked.KeyType)
 	a.log.Info("credential rotated", "credential", args.Name, "version", rec.Version, "uid", peer.UID)
 	a.auditAdmin(ctx, peer, protocol.OpRotate, args.Name)
 	info := a.infoOf(rec)

@@ -197,6 +197,38 @@ func readIdentity(nc *net.UnixConn, cred peercred.Cred) peerid.Identity {
 	return peerid.Read(cred, pidfd, "/proc")
 }
 
+// firstChunk is what readBody allocates before any of a frame's body has
+// arrived: a client that announces a large frame and then trickles it
+// holds only what it has sent, not the size it announced.
+const firstChunk = 4 << 10
+
+// readBody reads an n-byte frame body, growing its buffer as bytes arrive
+// (doubling, so a large frame costs a few copies) and wiping every buffer
+// it leaves behind, and the partial body on error: it may hold part of a
+// secret.
+func readBody(r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, min(n, firstChunk))
+	got := 0
+	for got < n {
+		if got == len(buf) {
+			bigger := make([]byte, min(n, 2*len(buf)))
+			copy(bigger, buf)
+			clear(buf)
+			buf = bigger
+		}
+		m, err := r.Read(buf[got:])
+		got += m
+		if err != nil && got < n {
+			clear(buf[:got])
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return buf, nil
+}
+
 func (c *serverConn) readLoop(ctx context.Context) {
 	cfg := c.s.cfg
 	var hdr [4]byte
@@ -216,9 +248,8 @@ func (c *serverConn) readLoop(ctx context.Context) {
 			return
 		}
 		c.nc.SetReadDeadline(time.Now().Add(cfg.FrameTimeout))
-		body := make([]byte, n)
-		if _, err := io.ReadFull(c.nc, body); err != nil {
-			clear(body) // a partial frame may hold part of a secret
+		body, err := readBody(c.nc, int(n))
+		if err != nil {
 			c.readFailed(err, "inside a frame")
 			return
 		}

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -279,4 +281,30 @@ func TestDocumentedDefaults(t *testing.T) {
 		FrameTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute, WriteTimeout: 10 * time.Second,
 		AcceptBackoff: 50 * time.Millisecond,
 	}, ServerConfig{}.withDefaults())
+}
+
+// TestReadBodyGrowsAsBytesArrive: a frame announced large but sent slowly
+// costs only what was sent, and a cut-off body is wiped.
+func TestReadBodyGrowsAsBytesArrive(t *testing.T) {
+	body := bytes.Repeat([]byte("x"), 300000)
+	got, err := readBody(iotest.OneByteReader(bytes.NewReader(body)), len(body))
+	require.NoError(t, err)
+	assert.Equal(t, body, got)
+
+	// Only 10 bytes of an announced megabyte arrive: the buffer stays small.
+	r := &countingReader{r: bytes.NewReader([]byte("0123456789"))}
+	_, err = readBody(r, 1<<20)
+	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	assert.LessOrEqual(t, r.maxBuf, firstChunk, "the buffer grew beyond what was sent")
+}
+
+// countingReader records the largest buffer it was asked to fill.
+type countingReader struct {
+	r      io.Reader
+	maxBuf int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	c.maxBuf = max(c.maxBuf, len(p))
+	return c.r.Read(p)
 }

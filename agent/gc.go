@@ -1,0 +1,57 @@
+package agent
+
+import (
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/keyward/keyward/agent/scheme"
+)
+
+// Asymmetric signatures (RSA, ECDSA, Ed25519, secp256k1) expand the key
+// into ordinary Go heap memory. They run under runtime/secret
+// (internal/erase), which erases such memory when the garbage collector
+// frees it — and the standard library's fips140 key cache keeps a
+// precomputed key until a cleanup that runs after one collection. Nothing
+// makes an idle agent collect for two minutes, so the agent collects
+// twice itself: on lock, and shortly after the last asymmetric signature.
+// The memory-scan test (e2e/memory_test.go) proves the result.
+
+// keyGarbageDelay is how long after an asymmetric signature the heap is
+// collected; signatures in between share one collection.
+const keyGarbageDelay = 300 * time.Millisecond
+
+// collectKeyGarbage runs two collections with the cleanups the first one
+// queued (the fips140 key cache) run in between.
+func collectKeyGarbage() {
+	runtime.GC()
+	time.Sleep(50 * time.Millisecond)
+	runtime.GC()
+}
+
+// keyGarbage schedules collectKeyGarbage after asymmetric signatures.
+type keyGarbage struct {
+	mu      sync.Mutex
+	pending bool
+}
+
+// signed notes a signature by a key of keyType.
+func (g *keyGarbage) signed(keyType string) {
+	switch keyType {
+	case scheme.KeyRSA, scheme.KeyEd25519, scheme.KeyECDSAP256, scheme.KeySecp256k1:
+	default:
+		return // HMAC keys live in locked memory only
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.pending {
+		return
+	}
+	g.pending = true
+	time.AfterFunc(keyGarbageDelay, func() {
+		g.mu.Lock()
+		g.pending = false
+		g.mu.Unlock()
+		collectKeyGarbage()
+	})
+}
