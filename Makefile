@@ -98,3 +98,9 @@ deb:
 ## container: the image from packaging/Containerfile (needs podman or docker)
 container:
 	$(CONTAINER) build -f packaging/Containerfile -t $(CONTAINER_TAG) .
+
+## soak: the long variants of the crash-safety and load tests (issue 8):
+## 2,000 SIGKILLs, 4,000 held connections and 90 s of hostile clients
+.PHONY: soak
+soak: build
+	KEYWARD_SOAK=1 KEYWARD_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 60m -v -run 'Crash|Load' ./e2e
