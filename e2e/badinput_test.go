@@ -152,8 +152,6 @@ func fr(body string) []byte {
 // hdr is a bare length header.
 func hdr(n uint32) []byte { return binary.BigEndian.AppendUint32(nil, n) }
 
-const unlockedMsg = "the agent is already unlocked"
-
 func (b *badEnv) protocolRows(t *testing.T) {
 	ops := fmt.Sprint(protocol.Operations())
 	rows := []frameRow{
