@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,6 +35,7 @@ func Lock(path string) (release func(), err error) {
 		}
 		return nil, fmt.Errorf("vault: lock %s: %w", name, err)
 	}
+	removeStaleTemps(path, time.Minute)
 	var once sync.Once
 	return func() {
 		once.Do(func() {
@@ -40,4 +43,24 @@ func Lock(path string) (release func(), err error) {
 			f.Close()
 		})
 	}, nil
+}
+
+// removeStaleTemps deletes the temporary files an agent killed in the
+// middle of an atomic write left beside the vault (each a complete copy of
+// an old or new state), now that the lock says no other agent writes here.
+// Files younger than minAge are left alone: a `keyward init` may be
+// writing one this moment.
+func removeStaleTemps(path string, minAge time.Duration) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	for _, pattern := range []string{"." + base + ".tmp-*", "." + base + ".nonces.tmp-*", "." + base + ".usage.tmp"} {
+		matches, _ := filepath.Glob(filepath.Join(dir, pattern))
+		for _, m := range matches {
+			if fi, err := os.Lstat(m); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > minAge {
+				os.Remove(m)
+			}
+		}
+	}
 }

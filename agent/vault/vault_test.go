@@ -729,3 +729,26 @@ func TestOpenRefusesWhatIsNotAPlainFile(t *testing.T) {
 		t.Fatal("Open blocked on a FIFO")
 	}
 }
+
+// TestLockRemovesStaleTemps: an agent killed inside an atomic write leaves
+// a temporary file; the next agent to take the lock removes it, but not a
+// fresh one that an init may be writing.
+func TestLockRemovesStaleTemps(t *testing.T) {
+	path := newVault(t)
+	dir, base := filepath.Split(path)
+	stale := filepath.Join(dir, "."+base+".tmp-123")
+	fresh := filepath.Join(dir, "."+base+".tmp-456")
+	other := filepath.Join(dir, "unrelated.tmp-1")
+	for _, f := range []string{stale, fresh, other} {
+		require.NoError(t, os.WriteFile(f, []byte("x"), 0o600))
+	}
+	old := time.Now().Add(-time.Hour)
+	require.NoError(t, os.Chtimes(stale, old, old))
+	require.NoError(t, os.Chtimes(other, old, old))
+	release, err := Lock(path)
+	require.NoError(t, err)
+	defer release()
+	assert.NoFileExists(t, stale)
+	assert.FileExists(t, fresh)
+	assert.FileExists(t, other)
+}
