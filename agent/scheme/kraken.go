@@ -296,6 +296,10 @@ func krakenScanForm(s, where string) ([2]int, error) {
 		switch {
 		case c <= ' ' || c >= 0x7f:
 			return span, badRequest(fmt.Sprintf("kraken: the %s has %s at byte %d: percent-encode it (%s)", where, describeByte(s, i), i, encodingHint(s, i)))
+		case c == ';':
+			// Some form decoders split on ';' as on '&' and others do not:
+			// what Kraken reads and what was signed could differ.
+			return span, badRequest(fmt.Sprintf("kraken: the %s has a raw ';' at byte %d, which some decoders read as a separator: percent-encode it as %%3B", where, i))
 		case c == '%':
 			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
 				return span, badRequest(fmt.Sprintf("kraken: the %s has a '%%' at byte %d that is not followed by two hex digits; write a literal '%%' as %%25", where, i))

@@ -97,3 +97,15 @@ func TestCaseTwinsRefused(t *testing.T) {
 	require.ErrorAs(t, err, &re)
 	assert.Contains(t, re.Msg, `differs from "nonce" only in case`)
 }
+
+// TestKrakenRawSemicolonRefused: found by FuzzKrakenSign in CI. A raw ';'
+// in a form body is a separator to some decoders and not to others.
+func TestKrakenRawSemicolonRefused(t *testing.T) {
+	_, err := kraken{}.Sign(Input{
+		Request: Request{Method: "POST", URL: "https://api.kraken.com/0/private/Balance", Body: "a=1;b=2"},
+		APIKey:  "k", Secret: make([]byte, 64), Scratch: make([]byte, ScratchSize), Now: time.UnixMilli(1),
+	})
+	var re *RequestError
+	require.ErrorAs(t, err, &re)
+	assert.Contains(t, re.Msg, "%3B")
+}
