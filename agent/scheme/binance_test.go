@@ -18,7 +18,6 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -64,10 +63,7 @@ type binanceVectors struct {
 }
 
 func loadBinanceVectors(t testing.TB) binanceVectors {
-	raw, err := os.ReadFile("testdata/binance.json")
-	require.NoError(t, err)
-	var v binanceVectors
-	require.NoError(t, json.Unmarshal(raw, &v))
+	v := loadVectors[binanceVectors](t, "binance")
 	require.Len(t, v.Cases, 7)
 	require.Len(t, v.PayloadOnly, 3)
 	return v
@@ -398,10 +394,7 @@ func TestBinanceRefusals(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			in := binanceInput(Request{Method: c.method, URL: c.url, Body: c.body, Headers: c.headers}, []byte("k"), time.UnixMilli(1))
 			_, err := binance{}.Sign(in)
-			var re *RequestError
-			require.True(t, errors.As(err, &re), "want a RequestError, got %v", err)
-			assert.Contains(t, re.Msg, c.want)
-			assert.True(t, strings.HasPrefix(re.Msg, "binance: "), re.Msg)
+			requireRefusal(t, err, "binance", c.want)
 		})
 	}
 }

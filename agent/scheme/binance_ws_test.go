@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -43,10 +42,7 @@ type binanceWSVectors struct {
 }
 
 func loadBinanceWSVectors(t testing.TB) binanceWSVectors {
-	raw, err := os.ReadFile("testdata/binance_ws.json")
-	require.NoError(t, err)
-	var v binanceWSVectors
-	require.NoError(t, json.Unmarshal(raw, &v))
+	v := loadVectors[binanceWSVectors](t, "binance_ws")
 	require.Len(t, v.Cases, 4)
 	require.Len(t, v.PayloadOnly, 4)
 	return v
@@ -241,10 +237,7 @@ func TestBinanceWSRefusals(t *testing.T) {
 			in := binanceInput(Request{Method: c.method, URL: c.url, Body: c.msg}, secret, time.UnixMilli(1))
 			in.KeyType = c.keyType
 			_, err := binanceWS{}.Sign(in)
-			var re *RequestError
-			require.True(t, errors.As(err, &re), "want a RequestError, got %v", err)
-			assert.Contains(t, re.Msg, c.want)
-			assert.True(t, strings.HasPrefix(re.Msg, "binance-ws: "), re.Msg)
+			requireRefusal(t, err, "binance-ws", c.want)
 		})
 	}
 }

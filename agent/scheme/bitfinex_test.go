@@ -3,12 +3,10 @@ package scheme
 import (
 	"crypto/sha512"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -44,10 +42,7 @@ func verifyBitfinex(t testing.TB, secret []byte, out Request) {
 // TestBitfinexVectors signs independently computed vectors (Bitfinex
 // publishes none with a signature).
 func TestBitfinexVectors(t *testing.T) {
-	raw, err := os.ReadFile("testdata/bitfinex.json")
-	require.NoError(t, err)
-	var v bitfinexVectors
-	require.NoError(t, json.Unmarshal(raw, &v))
+	v := loadVectors[bitfinexVectors](t, "bitfinex")
 	require.Len(t, v.Cases, 3)
 	s, ok := Lookup("bitfinex")
 	require.True(t, ok)

@@ -1,13 +1,10 @@
 package scheme
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -34,10 +31,7 @@ type bitgetVectors struct {
 }
 
 func loadBitgetVectors(t testing.TB) bitgetVectors {
-	raw, err := os.ReadFile("testdata/bitget.json")
-	require.NoError(t, err)
-	var v bitgetVectors
-	require.NoError(t, json.Unmarshal(raw, &v))
+	v := loadVectors[bitgetVectors](t, "bitget")
 	require.NotEmpty(t, v.Cases)
 	return v
 }
@@ -219,10 +213,7 @@ func TestBitgetRefusals(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			in := okxFamInput(Request{Method: c.method, URL: c.url, Body: c.body, Headers: c.headers}, "k", KeyHMAC, []byte("bitget-secret"), []byte("p"), time.UnixMilli(1))
 			_, err := bitget{}.Sign(in)
-			var re *RequestError
-			require.True(t, errors.As(err, &re), "want a RequestError, got %v", err)
-			assert.Contains(t, re.Msg, c.want)
-			assert.True(t, strings.HasPrefix(re.Msg, "bitget: "), re.Msg)
+			requireRefusal(t, err, "bitget", c.want)
 		})
 	}
 }

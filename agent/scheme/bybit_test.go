@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -52,10 +51,7 @@ type bybitVectors struct {
 }
 
 func loadBybitVectors(t testing.TB) bybitVectors {
-	raw, err := os.ReadFile("testdata/bybit.json")
-	require.NoError(t, err)
-	var v bybitVectors
-	require.NoError(t, json.Unmarshal(raw, &v))
+	v := loadVectors[bybitVectors](t, "bybit")
 	require.NotEmpty(t, v.Cases)
 	return v
 }
@@ -341,10 +337,7 @@ func TestBybitRefusals(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			in := okxFamInput(Request{Method: c.method, URL: c.url, Body: c.body, Headers: c.headers}, "k", KeyHMAC, []byte("bybit-secret"), nil, time.UnixMilli(1))
 			_, err := bybit{}.Sign(in)
-			var re *RequestError
-			require.True(t, errors.As(err, &re), "want a RequestError, got %v", err)
-			assert.Contains(t, re.Msg, c.want)
-			assert.True(t, strings.HasPrefix(re.Msg, "bybit: "), re.Msg)
+			requireRefusal(t, err, "bybit", c.want)
 		})
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"math/big"
 	mrand "math/rand/v2"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -60,10 +59,7 @@ type coinbaseVectors struct {
 }
 
 func loadCoinbaseVectors(t testing.TB) coinbaseVectors {
-	raw, err := os.ReadFile("testdata/coinbase.json")
-	require.NoError(t, err)
-	var v coinbaseVectors
-	require.NoError(t, json.Unmarshal(raw, &v))
+	v := loadVectors[coinbaseVectors](t, "coinbase")
 	require.NotEmpty(t, v.EdDSA)
 	require.NotEmpty(t, v.ES256)
 	require.NotEmpty(t, v.Exchange.Cases)
@@ -442,10 +438,7 @@ func TestCoinbaseRefusals(t *testing.T) {
 			in := coinbaseInput(req, c.key, time.Unix(1, 0))
 			in.Passphrase = []byte("p")
 			_, err := coinbase{}.Sign(in)
-			var re *RequestError
-			require.True(t, errors.As(err, &re), "want a RequestError, got %v", err)
-			assert.Contains(t, re.Msg, c.want)
-			assert.True(t, strings.HasPrefix(re.Msg, "coinbase: "), re.Msg)
+			requireRefusal(t, err, "coinbase", c.want)
 		})
 	}
 }

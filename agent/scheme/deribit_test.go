@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -78,10 +77,7 @@ func deribitVerifyREST(t testing.TB, secret string, out Request) (ts, nonce stri
 }
 
 func TestDeribitVectors(t *testing.T) {
-	raw, err := os.ReadFile("testdata/deribit.json")
-	require.NoError(t, err)
-	var v deribitVectors
-	require.NoError(t, json.Unmarshal(raw, &v))
+	v := loadVectors[deribitVectors](t, "deribit")
 	require.NotEmpty(t, v.REST)
 	require.NotEmpty(t, v.WS)
 	nonce, err := strconv.ParseUint(v.Nonce, 10, 64)
@@ -233,10 +229,7 @@ func TestDeribitRefusals(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := deribit{}.Sign(deribitInput(Request{Method: c.method, URL: c.url, Body: c.body}, secret, time.UnixMilli(1)))
-			var re *RequestError
-			require.True(t, errors.As(err, &re), "want a RequestError, got %v", err)
-			assert.Contains(t, re.Msg, c.want)
-			assert.True(t, strings.HasPrefix(re.Msg, "deribit: "), re.Msg)
+			requireRefusal(t, err, "deribit", c.want)
 		})
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -50,10 +49,7 @@ func verifyGate(t testing.TB, secret []byte, out Request) {
 // TestGateDocumentedExamples signs Gate's documented APIv4 examples and
 // expects the documented signatures byte for byte.
 func TestGateDocumentedExamples(t *testing.T) {
-	raw, err := os.ReadFile("testdata/gate.json")
-	require.NoError(t, err)
-	var v gateVectors
-	require.NoError(t, json.Unmarshal(raw, &v))
+	v := loadVectors[gateVectors](t, "gate")
 	require.Len(t, v.Cases, 3)
 	s, ok := Lookup("gate")
 	require.True(t, ok)

@@ -11,7 +11,6 @@ import (
 	"hash"
 	"maps"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -135,10 +134,7 @@ func genericHashFor(alg string) func() hash.Hash {
 // Python), among them a configuration that reproduces Gate's documented
 // signatures byte for byte.
 func TestHMACGenericVectors(t *testing.T) {
-	raw, err := os.ReadFile("testdata/hmac.json")
-	require.NoError(t, err)
-	var v genericVectors
-	require.NoError(t, json.Unmarshal(raw, &v))
+	v := loadVectors[genericVectors](t, "hmac")
 	require.Len(t, v.Configs, 4)
 	s, ok := Lookup("hmac")
 	require.True(t, ok)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -143,10 +142,7 @@ type hlVectorFile struct {
 // tests/signing_test.py signs and expects its published r, s, v and, for
 // real actions, the whole request body the agent sends.
 func TestHyperliquidSDKVectors(t *testing.T) {
-	raw, err := os.ReadFile("testdata/hyperliquid.json")
-	require.NoError(t, err)
-	var vf hlVectorFile
-	require.NoError(t, json.Unmarshal(raw, &vf))
+	vf := loadVectors[hlVectorFile](t, "hyperliquid")
 	require.Len(t, vf.Cases, 20)
 	key := hlKey(t, vf.PrivateKey)
 	addr := hlAddress(key)
@@ -407,10 +403,7 @@ func TestHyperliquidRefusals(t *testing.T) {
 			in.Request.Headers = c.headers
 			in.Meta = c.meta
 			_, err := hyperliquid{}.Sign(in)
-			var re *RequestError
-			require.True(t, errors.As(err, &re), "want a RequestError, got %v", err)
-			assert.Contains(t, re.Msg, c.want)
-			assert.True(t, strings.HasPrefix(re.Msg, "hyperliquid: "), re.Msg)
+			requireRefusal(t, err, "hyperliquid", c.want)
 		})
 	}
 

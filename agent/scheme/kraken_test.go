@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -47,10 +46,7 @@ type krakenVectors struct {
 const krakenDocSecret = "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
 
 func loadKrakenVectors(t testing.TB) krakenVectors {
-	raw, err := os.ReadFile("testdata/kraken.json")
-	require.NoError(t, err)
-	var v krakenVectors
-	require.NoError(t, json.Unmarshal(raw, &v))
+	v := loadVectors[krakenVectors](t, "kraken")
 	require.NotEmpty(t, v.Futures.Cases)
 	return v
 }
@@ -310,10 +306,7 @@ func TestKrakenRefusals(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := kraken{}.Sign(krakenInput(Request{Method: c.method, URL: c.url, Body: c.body, Headers: c.headers}, secret, time.UnixMilli(1)))
-			var re *RequestError
-			require.True(t, errors.As(err, &re), "want a RequestError, got %v", err)
-			assert.Contains(t, re.Msg, c.want)
-			assert.True(t, strings.HasPrefix(re.Msg, "kraken: "), re.Msg)
+			requireRefusal(t, err, "kraken", c.want)
 		})
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -71,10 +70,7 @@ func verifyKuCoin(t testing.TB, secret, passphrase []byte, out Request) {
 // TestKuCoinDocumentedExamples checks the official Go SDK's vector of the
 // signing primitive and signs independently computed requests.
 func TestKuCoinDocumentedExamples(t *testing.T) {
-	raw, err := os.ReadFile("testdata/kucoin.json")
-	require.NoError(t, err)
-	var v kucoinVectors
-	require.NoError(t, json.Unmarshal(raw, &v))
+	v := loadVectors[kucoinVectors](t, "kucoin")
 	require.Len(t, v.Cases, 4)
 
 	// Kucoin/kucoin-go-sdk signer_test.go: the HMAC-SHA256+base64 primitive.

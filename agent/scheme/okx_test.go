@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -129,10 +128,7 @@ type okxVectors struct {
 }
 
 func loadOKXVectors(t testing.TB) okxVectors {
-	raw, err := os.ReadFile("testdata/okx.json")
-	require.NoError(t, err)
-	var v okxVectors
-	require.NoError(t, json.Unmarshal(raw, &v))
+	v := loadVectors[okxVectors](t, "okx")
 	require.NotEmpty(t, v.Cases)
 	return v
 }
@@ -337,10 +333,7 @@ func TestOKXRefusals(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			in := okxFamInput(Request{Method: c.method, URL: c.url, Body: c.body, Headers: c.headers}, "k", KeyHMAC, []byte("okx-secret"), []byte("p"), time.UnixMilli(1))
 			_, err := okx{}.Sign(in)
-			var re *RequestError
-			require.True(t, errors.As(err, &re), "want a RequestError, got %v", err)
-			assert.Contains(t, re.Msg, c.want)
-			assert.True(t, strings.HasPrefix(re.Msg, "okx: "), re.Msg)
+			requireRefusal(t, err, "okx", c.want)
 		})
 	}
 }

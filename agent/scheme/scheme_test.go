@@ -1,8 +1,11 @@
 package scheme
 
 import (
+	"encoding/json"
+	"errors"
 	"go/parser"
 	"go/token"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -108,4 +111,24 @@ func TestKrakenRawSemicolonRefused(t *testing.T) {
 	var re *RequestError
 	require.ErrorAs(t, err, &re)
 	assert.Contains(t, re.Msg, "%3B")
+}
+
+// loadVectors reads testdata/NAME.json, a scheme's test vectors, into a T.
+func loadVectors[T any](t testing.TB, name string) T {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", name+".json"))
+	require.NoError(t, err)
+	var v T
+	require.NoError(t, json.Unmarshal(raw, &v))
+	return v
+}
+
+// requireRefusal checks that err is a *RequestError of scheme whose
+// message says want.
+func requireRefusal(t testing.TB, err error, scheme, want string) {
+	t.Helper()
+	var re *RequestError
+	require.True(t, errors.As(err, &re), "want a RequestError, got %v", err)
+	assert.Contains(t, re.Msg, want)
+	assert.True(t, strings.HasPrefix(re.Msg, scheme+": "), re.Msg)
 }
