@@ -8,12 +8,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/keyward/keyward/agent/scheme"
 	"github.com/keyward/keyward/agent/vault"
+	"github.com/keyward/keyward/internal/atomicfile"
 	"github.com/keyward/keyward/protocol"
 )
 
@@ -267,13 +267,7 @@ func (u *usageTracker) saveLocked(now time.Time) {
 	if err != nil {
 		return
 	}
-	tmp := filepath.Join(filepath.Dir(u.path), "."+filepath.Base(u.path)+".tmp")
-	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
-		u.log.Warn("cannot save key usage times", "err", err)
-		return
-	}
-	if err := os.Rename(tmp, u.path); err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.Write(u.path, raw); err != nil {
 		u.log.Warn("cannot save key usage times", "err", err)
 		return
 	}

@@ -21,9 +21,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/keyward/keyward/internal/atomicfile"
 )
 
 // Lease is how far ahead of the last nonce the ceiling is written.
@@ -160,36 +161,14 @@ func (s *Store) load() error {
 	return nil
 }
 
-// save writes the file atomically: a synced temporary file renamed into
-// place, then the directory synced.
+// save writes the file atomically.
 func (s *Store) save() error {
 	data, err := json.MarshalIndent(file{Version: fileVersion, Credentials: s.entries}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("nonce: encode: %w", err)
 	}
-	dir, base := filepath.Split(s.path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
+	if err := atomicfile.Write(s.path, append(data, '\n')); err != nil {
 		return fmt.Errorf("nonce: %w", err)
-	}
-	name := tmp.Name()
-	_, werr := tmp.Write(append(data, '\n'))
-	serr := tmp.Sync()
-	cerr := tmp.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		os.Remove(name)
-		return fmt.Errorf("nonce: write %s: %w", name, err)
-	}
-	if err := os.Rename(name, s.path); err != nil {
-		os.Remove(name)
-		return fmt.Errorf("nonce: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

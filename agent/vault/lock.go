@@ -55,7 +55,7 @@ func removeStaleTemps(path string, minAge time.Duration) {
 	if dir == "" {
 		dir = "."
 	}
-	for _, pattern := range []string{"." + base + ".tmp-*", "." + base + ".nonces.tmp-*", "." + base + ".usage.tmp"} {
+	for _, pattern := range []string{"." + base + ".tmp-*", "." + base + ".nonces.tmp-*", "." + base + ".usage.tmp-*"} {
 		matches, _ := filepath.Glob(filepath.Join(dir, pattern))
 		for _, m := range matches {
 			if fi, err := os.Lstat(m); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > minAge {
