@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyward/keyward/agent/forward"
 	"github.com/keyward/keyward/agent/keyring"
 	"github.com/keyward/keyward/agent/nonce"
 	"github.com/keyward/keyward/agent/peercred"
@@ -53,6 +54,8 @@ type Config struct {
 	Policy *policy.Holder
 	// Audit, when set, receives a record of every use of a credential.
 	Audit Auditor
+	// Forward bounds forward mode's connections to venues.
+	Forward forward.Config
 }
 
 // Agent implements protocol.Agent over the vault and the keyring.
@@ -65,6 +68,9 @@ type Agent struct {
 	nonces  *nonce.Store
 	usage   *usageTracker
 	garbage keyGarbage
+	fwd     *forward.Client
+	clocks  *clockBook
+	probes  sync.WaitGroup // clock probes in flight
 
 	mu    sync.Mutex // guards vault; held across vault writes
 	vault *vault.Vault
@@ -83,6 +89,8 @@ func New(cfg Config) *Agent {
 	}
 	a := &Agent{cfg: cfg, log: cfg.Log, now: cfg.Now, nonces: nonce.Open(cfg.VaultPath + ".nonces")}
 	a.usage = newUsageTracker(cfg.VaultPath+".usage", cfg.Log)
+	a.fwd = forward.New(cfg.Forward)
+	a.clocks = newClockBook()
 	a.started = a.now()
 	a.kr = keyring.New(keyring.Options{
 		LockAfter: cfg.LockAfter,
@@ -99,6 +107,8 @@ func (a *Agent) Close() {
 	defer a.mu.Unlock()
 	a.kr.Close()
 	a.closeVaultLocked()
+	a.fwd.Close()
+	a.probes.Wait()
 	a.usage.flush()
 }
 
@@ -136,6 +146,7 @@ func (a *Agent) isUser(c peercred.Cred) bool {
 // perform (the policy, when there is one, decides on each credential).
 var useOps = map[string]bool{
 	protocol.OpHello: true, protocol.OpStatus: true, protocol.OpList: true, protocol.OpSign: true,
+	protocol.OpForward: true,
 }
 
 // State reports whether the agent is locked and how many credentials it
@@ -240,6 +251,7 @@ func (a *Agent) Status(ctx context.Context) (*protocol.StatusResult, error) {
 		res.LockIdle = a.cfg.LockIdle.String()
 	}
 	a.policyStatus(res)
+	res.Clocks = a.clocks.list()
 	if !res.Locked {
 		res.VaultPresent = true
 		res.Credentials = a.kr.Len()
@@ -350,6 +362,9 @@ func (a *Agent) autoLocked(reason string) {
 
 // closeVaultLocked drops the unlocked vault and its data key. a.mu held.
 func (a *Agent) closeVaultLocked() {
+	// Kept-alive venue connections go with the secrets: nothing of a
+	// session that carried a clear secret outlives the lock.
+	a.fwd.CloseIdle()
 	if a.vault != nil {
 		a.vault.Close()
 		a.vault = nil
@@ -584,29 +599,53 @@ func (a *Agent) Sign(ctx context.Context, args protocol.SignArgs) (res *protocol
 		return nil, err
 	}
 
-	var out scheme.Request
-	var keyType string
-	err = a.kr.Use(args.Credential, func(c keyring.Credential, secret, scratch []byte) error {
+	out, keyType, err := a.signWithKey(args.Credential, scheme.Request{Method: method, URL: args.URL, Headers: args.Headers, Body: args.Body}, host, now, false)
+	if err != nil {
+		var pe *protocol.Error
+		if errors.As(err, &pe) && pe.Code == protocol.CodeDenied {
+			ev.Decision, ev.Reason, ev.Rule = "deny", pe.Message, "credential hosts"
+			a.log.Warn("sign denied", "credential", args.Credential, "host", host, "uid", peer.UID, "pid", peer.PID)
+		}
+		return nil, err
+	}
+	ev.Decision = "allow"
+	a.usage.touch(args.Credential, now)
+	a.garbage.signed(keyType)
+	if a.log.Enabled(ctx, slog.LevelDebug) {
+		a.log.Debug("signed", "credential", args.Credential, "method", out.Method, "host", host, "path", u.Path, "uid", peer.UID, "pid", peer.PID)
+	}
+	return &protocol.HTTPRequest{Method: out.Method, URL: out.URL, Headers: out.Headers, Body: out.Body}, nil
+}
+
+// signWithKey signs req with the named credential: the secret is lent
+// from locked memory for the length of the scheme's call. host is req's
+// host, lower case; forward says the request is for forward mode (the only
+// mode a ForwardOnly scheme signs in). Errors are wire errors.
+func (a *Agent) signWithKey(name string, req scheme.Request, host string, now time.Time, forward bool) (out scheme.Request, keyType string, err error) {
+	err = a.kr.Use(name, func(c keyring.Credential, secret, scratch []byte) error {
 		keyType = c.Meta[scheme.MetaKeyType]
 		s, ok := scheme.Lookup(c.Scheme)
 		if !ok {
 			return protocol.Errorf(protocol.CodeUnsupported, "credential %q uses scheme %q, which this agent does not know", c.Name, c.Scheme)
 		}
+		info := s.Info()
+		if info.ForwardOnly && !forward {
+			return protocol.Errorf(protocol.CodeForwardOnly, "credential %q uses scheme %s, which sends its secret in clear on every request, so the agent does not hand its requests to bots: use forward (the Go, Python and JS clients' transports do it by default; `keyward forward %s METHOD URL` on the command line)", c.Name, c.Scheme, c.Name)
+		}
 		if !scheme.HostAllowed(s, c.Meta, host) {
 			return protocol.Errorf(protocol.CodeDenied, "credential %q signs only for %s hosts (%s), not %s: add other hosts with `keyward add --host`", c.Name, c.Scheme, strings.Join(scheme.AllowedHosts(s, c.Meta), ", "), host)
 		}
-		info := s.Info()
-		if method == protocol.MethodWS && !info.WebSocket {
+		if req.Method == protocol.MethodWS && !info.WebSocket {
 			return protocol.Errorf(protocol.CodeUnsupported, "scheme %s signs HTTP requests only, not WebSocket messages", c.Scheme)
 		}
 		in := scheme.Input{
-			Request: scheme.Request{Method: method, URL: args.URL, Headers: args.Headers, Body: args.Body},
+			Request: req,
 			APIKey:  c.APIKey,
 			KeyType: c.Meta[scheme.MetaKeyType],
 			Secret:  secret,
 			Scratch: scratch,
 			Meta:    c.Meta,
-			Now:     now,
+			Now:     a.clocks.correct(host, now),
 		}
 		if info.Passphrase != scheme.PassphraseNone {
 			var err error
@@ -616,7 +655,7 @@ func (a *Agent) Sign(ctx context.Context, args protocol.SignArgs) (res *protocol
 		}
 		var nonceErr error
 		in.Nonce = func(unit time.Duration) uint64 {
-			n, err := a.nonces.Next(c.Name, unit, now)
+			n, err := a.nonces.Next(c.Name, unit, in.Now)
 			if err != nil && nonceErr == nil {
 				nonceErr = err
 			}
@@ -635,24 +674,14 @@ func (a *Agent) Sign(ctx context.Context, args protocol.SignArgs) (res *protocol
 		var pe *protocol.Error
 		switch {
 		case errors.As(err, &pe):
-			if pe.Code == protocol.CodeDenied {
-				ev.Decision, ev.Reason, ev.Rule = "deny", pe.Message, "credential hosts"
-				a.log.Warn("sign denied", "credential", args.Credential, "host", host, "uid", peer.UID, "pid", peer.PID)
-			}
-			return nil, pe
+			return out, keyType, pe
 		case errors.As(err, &re):
-			return nil, protocol.Errorf(protocol.CodeBadRequest, "%s", re.Msg)
+			return out, keyType, protocol.Errorf(protocol.CodeBadRequest, "%s", re.Msg)
 		default:
-			return nil, a.keyringError(args.Credential, err)
+			return out, keyType, a.keyringError(name, err)
 		}
 	}
-	ev.Decision = "allow"
-	a.usage.touch(args.Credential, now)
-	a.garbage.signed(keyType)
-	if a.log.Enabled(ctx, slog.LevelDebug) {
-		a.log.Debug("signed", "credential", args.Credential, "method", out.Method, "host", host, "path", u.Path, "uid", peer.UID, "pid", peer.PID)
-	}
-	return &protocol.HTTPRequest{Method: out.Method, URL: out.URL, Headers: out.Headers, Body: out.Body}, nil
+	return out, keyType, nil
 }
 
 func credentialOf(r vault.Record) keyring.Credential {

@@ -311,6 +311,14 @@ func (c *Client) Sign(ctx context.Context, args protocol.SignArgs) (*protocol.HT
 	return &r, c.call(ctx, protocol.OpSign, args, &r)
 }
 
+// Forward has the agent send the request to the venue with the
+// credential's authentication added, and returns the venue's response.
+// A venue's own HTTP error (a 400, a 429) is a response, not an error.
+func (c *Client) Forward(ctx context.Context, args protocol.ForwardArgs) (*protocol.HTTPResponse, error) {
+	var r protocol.HTTPResponse
+	return &r, c.call(ctx, protocol.OpForward, args, &r)
+}
+
 // ChangePassphrase re-wraps the vault's data key under a new passphrase.
 func (c *Client) ChangePassphrase(ctx context.Context, args protocol.PasswdArgs) error {
 	return c.call(ctx, protocol.OpPasswd, args, nil)

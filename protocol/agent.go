@@ -23,6 +23,7 @@ type Agent interface {
 	List(ctx context.Context) (*ListResult, error)
 	Remove(ctx context.Context, args RemoveArgs) error
 	Sign(ctx context.Context, args SignArgs) (*HTTPRequest, error)
+	Forward(ctx context.Context, args ForwardArgs) (*HTTPResponse, error)
 	ChangePassphrase(ctx context.Context, args PasswdArgs) error
 	Rotate(ctx context.Context, args RotateArgs) (*CredentialInfo, error)
 }
@@ -136,6 +137,12 @@ func dispatch(ctx context.Context, a Agent, req *Request) (any, error) {
 			return nil, err
 		}
 		return a.Sign(ctx, args)
+	case OpForward:
+		var args ForwardArgs
+		if err := decodeArgs(req, &args); err != nil {
+			return nil, err
+		}
+		return a.Forward(ctx, args)
 	case OpRotate:
 		var args RotateArgs
 		defer func() { args.Secret.Wipe(); args.Passphrase.Wipe() }()

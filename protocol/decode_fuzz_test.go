@@ -53,6 +53,9 @@ func (a *fixedAgent) Remove(context.Context, RemoveArgs) error { return nil }
 func (a *fixedAgent) Sign(context.Context, SignArgs) (*HTTPRequest, error) {
 	return &HTTPRequest{Method: "GET", URL: "https://api.binance.com/api/v3/account?signature=00", Headers: map[string]string{"X-MBX-APIKEY": "k"}}, nil
 }
+func (a *fixedAgent) Forward(context.Context, ForwardArgs) (*HTTPResponse, error) {
+	return &HTTPResponse{Status: 200, Headers: map[string]string{"Content-Type": "application/json"}, Body: `{"orderId":1}`}, nil
+}
 func (a *fixedAgent) ChangePassphrase(_ context.Context, args PasswdArgs) error {
 	a.seen = append(a.seen, args.Passphrase, args.NewPassphrase)
 	return nil

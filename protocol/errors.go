@@ -39,6 +39,15 @@ const (
 	CodeVault Code = "vault"
 	// CodeMemlock: the agent cannot lock more memory for secrets.
 	CodeMemlock Code = "memlock"
+	// CodeForwardOnly: the credential's scheme sends its secret in clear
+	// (a bearer token, Alpaca's secret key), so the agent will not hand
+	// a signed request to the bot: use the forward operation instead.
+	CodeForwardOnly Code = "forward_only"
+	// CodeUpstream: a forwarded request did not get a usable answer from
+	// the venue (unreachable, TLS refused, timed out, response too
+	// large). The message says which; the venue's own HTTP errors are not
+	// this code but a normal HTTPResponse.
+	CodeUpstream Code = "upstream"
 	// CodeBusy: the agent is at its connection limit; try again later.
 	CodeBusy Code = "busy"
 	// CodeInternal: anything else. Details stay in the agent's log.

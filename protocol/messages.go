@@ -13,16 +13,17 @@ const Version = 1
 
 // Operation names, as they appear in a request's "op" field.
 const (
-	OpHello  = "hello"
-	OpStatus = "status"
-	OpUnlock = "unlock"
-	OpLock   = "lock"
-	OpAdd    = "add"
-	OpList   = "list"
-	OpRemove = "remove"
-	OpSign   = "sign"
-	OpPasswd = "passwd"
-	OpRotate = "rotate"
+	OpHello   = "hello"
+	OpStatus  = "status"
+	OpUnlock  = "unlock"
+	OpLock    = "lock"
+	OpAdd     = "add"
+	OpList    = "list"
+	OpRemove  = "remove"
+	OpSign    = "sign"
+	OpPasswd  = "passwd"
+	OpRotate  = "rotate"
+	OpForward = "forward"
 )
 
 // MethodWS is the method of a WebSocket message in an HTTPRequest.
@@ -30,7 +31,7 @@ const MethodWS = "WS"
 
 // Operations lists every operation of this protocol version, in SPEC order.
 func Operations() []string {
-	return []string{OpHello, OpStatus, OpUnlock, OpLock, OpAdd, OpList, OpRemove, OpSign, OpPasswd, OpRotate}
+	return []string{OpHello, OpStatus, OpUnlock, OpLock, OpAdd, OpList, OpRemove, OpSign, OpForward, OpPasswd, OpRotate}
 }
 
 // Request is the envelope of every request frame. Args holds the
@@ -110,6 +111,26 @@ type StatusResult struct {
 	// written, when it cannot.
 	Audit      string `json:"audit,omitempty"`
 	AuditError string `json:"audit_error,omitempty"`
+	// Clocks are the venues' clock offsets the agent has measured from
+	// forwarded responses, by host, sorted; the agent corrects the
+	// timestamps it signs with by them.
+	Clocks []ClockOffset `json:"clocks,omitempty"`
+}
+
+// ClockOffset is a venue's clock measured against the agent's.
+type ClockOffset struct {
+	Host string `json:"host"`
+	// OffsetMS is the venue's clock minus the agent's, in milliseconds:
+	// positive when the venue is ahead.
+	OffsetMS int64 `json:"offset_ms"`
+	// UncertaintyMS bounds the error of OffsetMS (half the round trip, or
+	// the resolution of the source, whichever is larger).
+	UncertaintyMS int64 `json:"uncertainty_ms"`
+	// Source says what the offset was read from: "server_time" (a
+	// venue's time endpoint or a timestamp in its reply) or "date" (the
+	// HTTP Date header, one-second resolution).
+	Source     string    `json:"source"`
+	MeasuredAt time.Time `json:"measured_at"`
 }
 
 // UnlockArgs carries the vault passphrase.
@@ -141,7 +162,22 @@ type AddArgs struct {
 	Secret     Secret            `json:"secret"`
 	Passphrase Secret            `json:"passphrase,omitempty"`
 	Meta       map[string]string `json:"meta,omitempty"`
+	// Verify asks the agent to ask the venue what the key may do before
+	// keeping it: "" or "auto" does so when the venue can be reached
+	// (and keeps the key unverified, saying so, when it cannot), "on"
+	// refuses the key unless the venue answers, "off" skips the check.
+	Verify string `json:"verify,omitempty"`
+	// AllowWithdrawPermission keeps a key the venue says can withdraw or
+	// transfer funds; without it such a key is refused.
+	AllowWithdrawPermission bool `json:"allow_withdraw_permission,omitempty"`
 }
+
+// Verify modes of AddArgs.
+const (
+	VerifyAuto = "auto"
+	VerifyOn   = "on"
+	VerifyOff  = "off"
+)
 
 // CredentialInfo is a credential's public part.
 type CredentialInfo struct {
@@ -196,6 +232,28 @@ type HTTPRequest struct {
 type SignArgs struct {
 	Credential string `json:"credential"`
 	HTTPRequest
+}
+
+// ForwardArgs asks the agent to send Request to the venue itself with the
+// named credential's authentication added, and to return the venue's
+// response. The bot's URL must be https to one of the credential's hosts.
+type ForwardArgs struct {
+	Credential string `json:"credential"`
+	HTTPRequest
+	// TimeoutMS bounds the whole exchange with the venue; 0 takes the
+	// agent's default (30 s), and the agent caps it at 120 s.
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
+}
+
+// HTTPResponse is the venue's answer to a forwarded request. Headers
+// joins repeated fields with ", " (Set-Cookie with "\n"); hop-by-hop
+// fields are dropped. Body is the body as UTF-8 text, or base64 when
+// BodyEncoding is "base64" (a body that is not valid UTF-8).
+type HTTPResponse struct {
+	Status       int               `json:"status"`
+	Headers      map[string]string `json:"headers,omitempty"`
+	Body         string            `json:"body,omitempty"`
+	BodyEncoding string            `json:"body_encoding,omitempty"`
 }
 
 // Empty is the result of operations that return nothing.

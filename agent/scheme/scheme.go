@@ -104,6 +104,10 @@ type Info struct {
 	ClearSecrets []string
 	// WebSocket reports that Sign also signs WebSocket messages (MethodWS).
 	WebSocket bool
+	// ForwardOnly reports that the venue receives the secret itself in
+	// clear on every request (a bearer token, a secret-key header): the
+	// agent never hands such a request to a bot, and only forwards it.
+	ForwardOnly bool
 	// Meta names the metadata keys the scheme reads, beyond "hosts", with
 	// what each means.
 	Meta map[string]string
@@ -145,6 +149,42 @@ type Scheme interface {
 	Check(k Key) (Checked, error)
 	// Sign returns the request exactly as it must be sent.
 	Sign(in Input) (Request, error)
+}
+
+// Clock is implemented by schemes whose venue publishes its time. The
+// agent asks for it when it first forwards to a host and now and then
+// after, and corrects the timestamps it signs with by the offset.
+type Clock interface {
+	// TimeRequest returns the public, unsigned request that asks host for
+	// the venue's time; false when host has no such endpoint.
+	TimeRequest(host string) (Request, bool)
+	// ParseTime reads the venue's time from the body of a 200 answer to
+	// TimeRequest.
+	ParseTime(host string, body []byte) (time.Time, error)
+}
+
+// Permissions is what a venue says an API key may do.
+type Permissions struct {
+	// Known is false when the venue confirmed the key works but does not
+	// say what it may do; the other fields are then false.
+	Known                           bool
+	Read, Trade, Withdraw, Transfer bool
+	// Detail is the venue's own words, short and secret-free, recorded in
+	// the credential's metadata (e.g. "enableWithdrawals=false,enableSpotAndMarginTrading=true").
+	Detail string
+}
+
+// KeyChecker is implemented by schemes whose venue can tell, for a key,
+// whether it works and what it may do: `keyward add --verify`.
+type KeyChecker interface {
+	// KeyRequest returns the request that asks the venue about the key,
+	// to host (one of the credential's hosts); the agent signs it with the
+	// credential (Sign) and sends it.
+	KeyRequest(host string, apiKey string, meta map[string]string) (Request, error)
+	// ParseKey reads the venue's answer. A refusal of the key (bad key,
+	// bad signature, expired) is a *RequestError that says so in the
+	// venue's words; it never quotes a secret.
+	ParseKey(status int, body []byte) (Permissions, error)
 }
 
 // RequestError says the bot's request is wrong. Msg is safe to show the bot:
