@@ -60,6 +60,13 @@ func (a *Agent) Forward(ctx context.Context, args protocol.ForwardArgs) (res *pr
 	if args.Credential == "" {
 		return nil, protocol.Errorf(protocol.CodeBadRequest, "forward needs a credential name")
 	}
+	method := strings.ToUpper(args.Method)
+	switch method {
+	case "":
+		return nil, protocol.Errorf(protocol.CodeBadRequest, "forward needs an HTTP method")
+	case protocol.MethodWS:
+		return nil, protocol.Errorf(protocol.CodeUnsupported, "forward sends HTTP requests; a WebSocket message is signed with sign")
+	}
 	u, err := url.Parse(args.URL)
 	switch {
 	case err != nil || u.Host == "" || u.Opaque != "":
@@ -70,13 +77,6 @@ func (a *Agent) Forward(ctx context.Context, args protocol.ForwardArgs) (res *pr
 		return nil, protocol.Errorf(protocol.CodeBadRequest, "url has user information: the agent adds the credentials itself")
 	case u.Fragment != "" || strings.Contains(args.URL, "#"):
 		return nil, protocol.Errorf(protocol.CodeBadRequest, "url has a fragment (#…), which is never sent: drop it")
-	}
-	method := strings.ToUpper(args.Method)
-	switch method {
-	case "":
-		return nil, protocol.Errorf(protocol.CodeBadRequest, "forward needs an HTTP method")
-	case protocol.MethodWS:
-		return nil, protocol.Errorf(protocol.CodeUnsupported, "forward sends HTTP requests; a WebSocket message is signed with sign")
 	}
 	timeout := forwardTimeout
 	switch {

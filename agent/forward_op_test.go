@@ -1,0 +1,230 @@
+package agent
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keyward/keyward/protocol"
+)
+
+// testBinance is a TLS venue on loopback that checks Binance's HMAC
+// signature itself (crypto/hmac over the query and body, as Binance
+// documents) and records what it received.
+type testBinance struct {
+	srv  *httptest.Server
+	meta map[string]string // the credential metadata that reaches it
+
+	mu       sync.Mutex
+	received []*http.Request
+	bodies   []string
+	hits     atomic.Int32
+	dateSkew time.Duration
+	handler  func(w http.ResponseWriter, r *http.Request) bool // true = handled
+}
+
+const testBinanceSecret = "fake-binance-secret-for-tests-only"
+
+func newTestBinance(t *testing.T) *testBinance {
+	v := &testBinance{}
+	v.srv = httptest.NewUnstartedServer(http.HandlerFunc(v.serve))
+	v.srv.StartTLS()
+	t.Cleanup(v.srv.Close)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: v.srv.Certificate().Raw}), 0o600))
+	v.meta = map[string]string{"hosts": "example.com", MetaConnectTo: v.srv.Listener.Addr().String(), MetaCAFile: ca}
+	return v
+}
+
+func (v *testBinance) serve(w http.ResponseWriter, r *http.Request) {
+	v.hits.Add(1)
+	body, _ := io.ReadAll(r.Body)
+	v.mu.Lock()
+	v.received = append(v.received, r)
+	v.bodies = append(v.bodies, string(body))
+	skew, h := v.dateSkew, v.handler
+	v.mu.Unlock()
+	if skew != 0 {
+		w.Header().Set("Date", time.Now().Add(skew).UTC().Format(http.TimeFormat))
+	}
+	if h != nil && h(w, r) {
+		return
+	}
+	params := r.URL.RawQuery + string(body)
+	rest, sig, ok := strings.Cut(params, "&signature=")
+	m := hmac.New(sha256.New, []byte(testBinanceSecret))
+	m.Write([]byte(rest))
+	if !ok || r.Header.Get("X-MBX-APIKEY") != "fwd-key" || !hmac.Equal([]byte(sig), []byte(hex.EncodeToString(m.Sum(nil)))) {
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprint(w, `{"code":-1022,"msg":"Signature for this request is not valid."}`)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprint(w, `{"symbol":"BTCUSDT","orderId":28,"status":"NEW"}`)
+}
+
+func (v *testBinance) last() (*http.Request, string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.received[len(v.received)-1], v.bodies[len(v.bodies)-1]
+}
+
+func forwardAgent(t *testing.T) (*Agent, *testBinance) {
+	v := newTestBinance(t)
+	a := newTestAgent(t)
+	unlocked(t, a)
+	_, err := a.Add(selfContext(), protocol.AddArgs{Name: "bn", Scheme: "binance", APIKey: "fwd-key",
+		Secret: protocol.Secret(testBinanceSecret), Meta: v.meta, Verify: protocol.VerifyOff})
+	require.NoError(t, err)
+	return a, v
+}
+
+func TestForwardSignsSendsAndAnswers(t *testing.T) {
+	a, v := forwardAgent(t)
+	res, err := a.Forward(selfContext(), protocol.ForwardArgs{Credential: "bn", HTTPRequest: protocol.HTTPRequest{
+		Method: "POST", URL: "https://example.com/api/v3/order",
+		Headers: map[string]string{
+			"Content-Type":  "application/x-www-form-urlencoded",
+			"x-mbx-apikey":  "someone-elses-key", // a case variant of the scheme's own header
+			"Authorization": "Bearer bot-token",
+			"Connection":    "close",
+			"X-Bot":         "kept",
+		},
+		Body: "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=1",
+	}})
+	require.NoError(t, err)
+	assert.Equal(t, 200, res.Status)
+	assert.JSONEq(t, `{"symbol":"BTCUSDT","orderId":28,"status":"NEW"}`, res.Body)
+	assert.Equal(t, "application/json", res.Headers["Content-Type"])
+
+	r, body := v.last()
+	assert.Equal(t, "HTTP/1.1", r.Proto)
+	assert.Equal(t, []string{"fwd-key"}, r.Header.Values("X-Mbx-Apikey"), "one API key reaches the venue: the credential's")
+	assert.Empty(t, r.Header.Get("Authorization"), "a bot's own credentials are not forwarded")
+	assert.Equal(t, "kept", r.Header.Get("X-Bot"))
+	assert.Contains(t, body, "timestamp=")
+	assert.Contains(t, body, "&signature=")
+
+	idle := a.fwd.IdleConns()
+	assert.Equal(t, 1, idle, "the venue connection is kept alive")
+	require.NoError(t, a.Lock(selfContext()))
+	assert.Equal(t, 0, a.fwd.IdleConns(), "lock closes venue connections")
+	_, err = a.Forward(selfContext(), protocol.ForwardArgs{Credential: "bn", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://example.com/api/v3/account"}})
+	assert.Equal(t, protocol.CodeLocked, protocol.CodeOf(err))
+}
+
+func TestForwardVenueErrorIsAResponse(t *testing.T) {
+	a, v := forwardAgent(t)
+	v.handler = func(w http.ResponseWriter, r *http.Request) bool {
+		w.WriteHeader(http.StatusTooManyRequests)
+		fmt.Fprint(w, `{"code":-1003,"msg":"Too many requests"}`)
+		return true
+	}
+	res, err := a.Forward(selfContext(), protocol.ForwardArgs{Credential: "bn", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://example.com/api/v3/account"}})
+	require.NoError(t, err)
+	assert.Equal(t, 429, res.Status)
+	assert.Contains(t, res.Body, "-1003")
+}
+
+func TestForwardRefusals(t *testing.T) {
+	a, v := forwardAgent(t)
+	for _, tc := range []struct {
+		name string
+		args protocol.ForwardArgs
+		code protocol.Code
+		msg  string
+	}{
+		{"foreign host", protocol.ForwardArgs{Credential: "bn", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://attacker.example/api/v3/account"}}, protocol.CodeDenied, "forwards only to"},
+		{"plain http", protocol.ForwardArgs{Credential: "bn", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "http://example.com/api/v3/account"}}, protocol.CodeBadRequest, "only https"},
+		{"user info", protocol.ForwardArgs{Credential: "bn", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://u:p@example.com/api/v3/account"}}, protocol.CodeBadRequest, "user information"},
+		{"websocket", protocol.ForwardArgs{Credential: "bn", HTTPRequest: protocol.HTTPRequest{Method: "WS", URL: "wss://example.com/ws"}}, protocol.CodeUnsupported, "signed with sign"},
+		{"no credential", protocol.ForwardArgs{HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://example.com/"}}, protocol.CodeBadRequest, "credential name"},
+		{"unknown credential", protocol.ForwardArgs{Credential: "nope", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://example.com/"}}, protocol.CodeUnknownCredential, "keyward list"},
+		{"negative timeout", protocol.ForwardArgs{Credential: "bn", TimeoutMS: -1, HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://example.com/"}}, protocol.CodeBadRequest, "negative"},
+		{"withdrawal", protocol.ForwardArgs{Credential: "bn", HTTPRequest: protocol.HTTPRequest{Method: "POST", URL: "https://api.binance.com/sapi/v1/capital/withdraw/apply", Body: "coin=BTC&address=x&amount=1"}}, protocol.CodeDenied, ""},
+		{"header injection", protocol.ForwardArgs{Credential: "bn", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://example.com/api/v3/account", Headers: map[string]string{"X-A": "1\r\nX-Injected: 1"}}}, protocol.CodeUpstream, "line break"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := a.Forward(selfContext(), tc.args)
+			require.Error(t, err)
+			assert.Equal(t, tc.code, protocol.CodeOf(err), err.Error())
+			assert.Contains(t, err.Error(), tc.msg)
+			assert.NotContains(t, err.Error(), testBinanceSecret)
+		})
+	}
+	assert.Zero(t, v.hits.Load(), "no refused request reached the venue")
+}
+
+func TestForwardRedirectComesBackUnfollowed(t *testing.T) {
+	a, v := forwardAgent(t)
+	v.handler = func(w http.ResponseWriter, r *http.Request) bool {
+		http.Redirect(w, r, "https://attacker.example/steal", http.StatusTemporaryRedirect)
+		return true
+	}
+	res, err := a.Forward(selfContext(), protocol.ForwardArgs{Credential: "bn", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://example.com/api/v3/account"}})
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusTemporaryRedirect, res.Status)
+	assert.Equal(t, "https://attacker.example/steal", res.Headers["Location"])
+	assert.EqualValues(t, 1, v.hits.Load())
+}
+
+func TestForwardSlowVenue(t *testing.T) {
+	a, v := forwardAgent(t)
+	release := make(chan struct{})
+	defer close(release)
+	v.handler = func(w http.ResponseWriter, r *http.Request) bool {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		return true
+	}
+	start := time.Now()
+	_, err := a.Forward(selfContext(), protocol.ForwardArgs{Credential: "bn", TimeoutMS: 300, HTTPRequest: protocol.HTTPRequest{
+		Method: "POST", URL: "https://example.com/api/v3/order", Body: "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1"}})
+	require.Error(t, err)
+	assert.Equal(t, protocol.CodeUpstream, protocol.CodeOf(err))
+	assert.Contains(t, err.Error(), "within 300ms")
+	assert.Contains(t, err.Error(), "may have acted on it", "a POST that timed out may have been executed")
+	assert.Less(t, time.Since(start), 10*time.Second)
+}
+
+func TestForwardMeasuresVenueClock(t *testing.T) {
+	a, v := forwardAgent(t)
+	v.dateSkew = 42 * time.Second
+	_, err := a.Forward(selfContext(), protocol.ForwardArgs{Credential: "bn", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://example.com/api/v3/account"}})
+	require.NoError(t, err)
+	st, err := a.Status(selfContext())
+	require.NoError(t, err)
+	require.Len(t, st.Clocks, 1)
+	c := st.Clocks[0]
+	assert.Equal(t, "example.com", c.Host)
+	assert.Equal(t, "date", c.Source)
+	assert.InDelta(t, 42_000, c.OffsetMS, 1_600)
+
+	// The next signature for that host carries the venue's time.
+	out, err := a.Sign(selfContext(), protocol.SignArgs{Credential: "bn", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://example.com/api/v3/account"}})
+	require.NoError(t, err)
+	u, err := url.Parse(out.URL)
+	require.NoError(t, err)
+	ts, err := strconv.ParseInt(u.Query().Get("timestamp"), 10, 64)
+	require.NoError(t, err)
+	assert.InDelta(t, time.Now().Add(42*time.Second).UnixMilli(), ts, 2_000)
+}
