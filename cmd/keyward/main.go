@@ -90,7 +90,7 @@ type command struct {
 func commands() map[string]*command {
 	cs := []*command{
 		initCommand(), agentCommand(), unlockCommand(), lockCommand(), statusCommand(),
-		addCommand(), listCommand(), rmCommand(), signCommand(), passwdCommand(), versionCommand(), auditCommand(),
+		addCommand(), listCommand(), rmCommand(), signCommand(), forwardCommand(), passwdCommand(), versionCommand(), auditCommand(),
 		policyCommand(), rotateCommand(),
 	}
 	m := make(map[string]*command, len(cs))
