@@ -396,8 +396,8 @@ func (a *Agent) Add(ctx context.Context, args protocol.AddArgs) (*protocol.Crede
 	if err := validMeta(args.Meta); err != nil {
 		return nil, err
 	}
-	if _, set := args.Meta[scheme.MetaKeyType]; set {
-		return nil, protocol.Errorf(protocol.CodeBadRequest, "metadata %q is the agent's: it records the key type it finds in the secret", scheme.MetaKeyType)
+	if err := checkAgentMeta(args.Meta); err != nil {
+		return nil, err
 	}
 	stored, checked, err := a.prepareSecret(sch, args.Name, args.APIKey, args.Secret, args.Passphrase, args.Meta)
 	if err != nil {
@@ -410,6 +410,10 @@ func (a *Agent) Add(ctx context.Context, args protocol.AddArgs) (*protocol.Crede
 	}
 	if checked.KeyType != "" {
 		meta[scheme.MetaKeyType] = checked.KeyType
+	}
+	if err := a.verifyKey(ctx, sch, args, meta, stored); err != nil {
+		a.log.Warn("credential refused", "credential", args.Name, "scheme", args.Scheme, "reason", err.Error())
+		return nil, err
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -655,7 +659,7 @@ func (a *Agent) signWithKey(name string, req scheme.Request, host string, now ti
 		}
 		var nonceErr error
 		in.Nonce = func(unit time.Duration) uint64 {
-			n, err := a.nonces.Next(c.Name, unit, in.Now)
+			n, err := a.nonces.Next(strings.TrimPrefix(c.Name, verifyPrefix), unit, in.Now)
 			if err != nil && nonceErr == nil {
 				nonceErr = err
 			}

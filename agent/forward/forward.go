@@ -169,6 +169,7 @@ type Client struct {
 	idle   map[Target][]*conn
 	roots  map[string]*x509.CertPool // CA bundles by path
 	closed bool
+	gen    uint64 // bumped by CloseIdle: older connections are not kept
 }
 
 // New returns a client.
@@ -183,6 +184,7 @@ type conn struct {
 	br       *bufio.Reader
 	idleFrom time.Time
 	reused   bool
+	gen      uint64 // the client's gen when dialled
 }
 
 func (c *conn) close() { c.tc.Close() }
@@ -325,17 +327,19 @@ func (c *Client) put(t Target, cn *conn) {
 	cn.idleFrom = time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed || len(c.idle[t]) >= c.cfg.MaxIdlePerTarget || cn.br.Buffered() > 0 {
+	if c.closed || cn.gen != c.gen || len(c.idle[t]) >= c.cfg.MaxIdlePerTarget || cn.br.Buffered() > 0 {
 		cn.close()
 		return
 	}
 	c.idle[t] = append(c.idle[t], cn)
 }
 
-// CloseIdle closes every kept-alive connection: the agent calls it on lock,
-// so that nothing of a venue session outlives the secrets.
+// CloseIdle closes every kept-alive connection, and every connection in
+// use as soon as its exchange ends: the agent calls it on lock, so that
+// nothing of a venue session outlives the secrets.
 func (c *Client) CloseIdle() {
 	c.mu.Lock()
+	c.gen++
 	idle := c.idle
 	c.idle = make(map[Target][]*conn)
 	c.mu.Unlock()
@@ -410,7 +414,10 @@ func (c *Client) dial(ctx context.Context, t Target) (*conn, error) {
 		tc.Close()
 		return nil, &Error{Kind: KindProtocol, Target: t.String(), Err: fmt.Errorf("the venue chose protocol %q over http/1.1", p)}
 	}
-	return &conn{tc: tc, raw: raw, br: bufio.NewReaderSize(tc, 16<<10)}, nil
+	c.mu.Lock()
+	gen := c.gen
+	c.mu.Unlock()
+	return &conn{tc: tc, raw: raw, br: bufio.NewReaderSize(tc, 16<<10), gen: gen}, nil
 }
 
 // unwrapOp drops net.OpError's address prefix when it repeats the target.

@@ -97,6 +97,33 @@ func TestKeepAliveReusesOneConnection(t *testing.T) {
 	assert.Equal(t, 0, c.IdleConns())
 }
 
+func TestConnectionInUseAtCloseIdleIsNotKept(t *testing.T) {
+	inside := make(chan struct{})
+	release := make(chan struct{})
+	v := newVenue(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			close(inside)
+			<-release
+		}
+		fmt.Fprint(w, "ok")
+	})
+	c := New(Config{})
+	defer c.Close()
+	done := make(chan error)
+	go func() {
+		_, err := c.Do(context.Background(), v.target, get("/hold"))
+		done <- err
+	}()
+	<-inside
+	c.CloseIdle() // the agent locks while a request is in flight
+	close(release)
+	require.NoError(t, <-done)
+	assert.Equal(t, 0, c.IdleConns(), "the connection of a session from before the lock is closed, not kept")
+	_, err := c.Do(context.Background(), v.target, get("/after"))
+	require.NoError(t, err)
+	assert.Equal(t, 1, c.IdleConns())
+}
+
 func TestVenueClosingIdleConnectionIsNoticed(t *testing.T) {
 	v := newVenue(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") })
 	c := New(Config{})
