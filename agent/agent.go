@@ -209,10 +209,15 @@ func schemeInfo(s scheme.Scheme) protocol.SchemeInfo {
 	if hosts == nil {
 		hosts = []string{}
 	}
+	ops := []string{protocol.OpSign, protocol.OpForward}
+	if info.ForwardOnly {
+		ops = []string{protocol.OpForward}
+	}
 	return protocol.SchemeInfo{
 		Name:         s.Name(),
 		Hosts:        hosts,
-		Operations:   []string{protocol.OpSign},
+		Operations:   ops,
+		ForwardOnly:  info.ForwardOnly,
 		KeyTypes:     info.KeyTypes,
 		Passphrase:   passphraseWord[info.Passphrase],
 		ClearSecrets: info.ClearSecrets,

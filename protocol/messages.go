@@ -85,6 +85,10 @@ type SchemeInfo struct {
 	// WebSocket reports that sign also signs WebSocket messages (method
 	// "WS", a wss:// URL and the message as the body).
 	WebSocket bool `json:"websocket,omitempty"`
+	// ForwardOnly reports that the venue receives the secret itself on
+	// every request: the agent refuses sign (code forward_only) and only
+	// forwards with such a credential.
+	ForwardOnly bool `json:"forward_only,omitempty"`
 	// Meta names the credential metadata the scheme reads, with meanings.
 	Meta map[string]string `json:"meta,omitempty"`
 }

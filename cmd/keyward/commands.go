@@ -250,6 +250,8 @@ func statusCommand() *command {
 func addCommand() *command {
 	var schemeName, apiKey, secretFile, passphraseFile string
 	var hosts, metas multiFlag
+	verify := verifyFlag(protocol.VerifyAuto)
+	var allowWithdraw bool
 	return &command{
 		needsAgent: true, name: "add", args: "NAME --scheme SCHEME --api-key ID", nargs: 1,
 		setup: func(fs *flag.FlagSet) {
@@ -259,6 +261,9 @@ func addCommand() *command {
 			fs.StringVar(&passphraseFile, "passphrase-file", "", "read the key's passphrase (OKX, KuCoin, Bitget, Coinbase Exchange) from this file, or - for stdin")
 			fs.Var(&hosts, "host", "another host this credential may sign for (repeatable)")
 			fs.Var(&metas, "meta", "KEY=VALUE scheme setting, e.g. key_version=3 for KuCoin or the hmac scheme's template (repeatable)")
+			fs.Var(&verify, "verify", "ask the venue what the key may do before keeping it: auto (default: when the venue can be reached), on (--verify), off")
+			fs.BoolFunc("no-verify", "the same as --verify=off", func(string) error { verify = protocol.VerifyOff; return nil })
+			fs.BoolVar(&allowWithdraw, "allow-withdraw-permission", false, "keep a key the venue says can withdraw funds (refused otherwise)")
 		},
 		check: func(args []string) error {
 			if schemeName == "" || apiKey == "" {
@@ -316,7 +321,8 @@ func addCommand() *command {
 			if len(meta) == 0 {
 				meta = nil
 			}
-			added, err := c.Add(ctx, protocol.AddArgs{Name: name, Scheme: schemeName, APIKey: apiKey, Secret: secret, Passphrase: passphrase, Meta: meta})
+			added, err := c.Add(ctx, protocol.AddArgs{Name: name, Scheme: schemeName, APIKey: apiKey, Secret: secret, Passphrase: passphrase, Meta: meta,
+				Verify: string(verify), AllowWithdrawPermission: allowWithdraw})
 			if err != nil {
 				return err
 			}
@@ -328,13 +334,40 @@ func addCommand() *command {
 				kind = "key"
 			}
 			u.println("Added %s (%s, %s key, API key %s).", added.Name, added.Scheme, kind, added.APIKey)
-			if len(info.ClearSecrets) > 0 {
+			switch v := added.Meta[agent.MetaVerified]; {
+			case v == "yes":
+				u.println("The venue says it may: %s.", added.Meta[agent.MetaPermissions])
+			case v != "":
+				u.note("the key was not verified with the venue (%s): check it with `keyward forward` once the venue can be reached", strings.TrimPrefix(v, "no: "))
+			}
+			if info.ForwardOnly {
+				u.note("%s sends the secret itself with every request: the agent only forwards with this key (client transports do so by default; `keyward forward %s METHOD URL`)", schemeName, added.Name)
+			} else if len(info.ClearSecrets) > 0 {
 				u.note("%s sends the %s in clear with every request: a bot that signs through the agent sees it", schemeName, strings.Join(info.ClearSecrets, " and "))
 			}
 			return nil
 		},
 	}
 }
+
+// verifyFlag is --verify: auto, on or off; the bare flag means on.
+type verifyFlag string
+
+func (v *verifyFlag) String() string { return string(*v) }
+func (v *verifyFlag) Set(s string) error {
+	switch s {
+	case "true", protocol.VerifyOn:
+		*v = protocol.VerifyOn
+	case "false", protocol.VerifyOff:
+		*v = protocol.VerifyOff
+	case protocol.VerifyAuto:
+		*v = protocol.VerifyAuto
+	default:
+		return fmt.Errorf("%q: use auto, on or off", s)
+	}
+	return nil
+}
+func (v *verifyFlag) IsBoolFlag() bool { return true }
 
 // readKeyMaterial reads a key's secret, then its passphrase when the
 // scheme takes one (passMode is hello's "none", "optional" or "required"):
