@@ -43,9 +43,9 @@ const verifyPrefix = "\x00verify:"
 func (a *Agent) verifyKey(ctx context.Context, sch scheme.Scheme, args protocol.AddArgs, meta map[string]string, stored []byte) error {
 	mode := args.Verify
 	switch mode {
-	case "", protocol.VerifyAuto:
-		mode = protocol.VerifyAuto
-	case protocol.VerifyOn, protocol.VerifyOff:
+	case "":
+		mode = protocol.VerifyOff
+	case protocol.VerifyAuto, protocol.VerifyOn, protocol.VerifyOff:
 	default:
 		return protocol.Errorf(protocol.CodeBadRequest, "verify %q: use auto, on or off", mode)
 	}
@@ -110,7 +110,7 @@ func (a *Agent) verifyKey(ctx context.Context, sch scheme.Scheme, args protocol.
 	if err != nil {
 		var re *scheme.RequestError
 		if errors.As(err, &re) {
-			return protocol.Errorf(protocol.CodeBadRequest, "%s refused the key: %s", host, re.Msg)
+			return protocol.Errorf(protocol.CodeBadRequest, "%s refused the key: %s (a testnet or demo key is checked on its own host: --meta verify_host=HOST; --verify=off skips the check)", host, re.Msg)
 		}
 		return protocol.Errorf(protocol.CodeUpstream, "%s answered %d, which the agent cannot read: %v", host, resp.Status, err)
 	}

@@ -35,6 +35,9 @@ import (
 var keywardBin string
 
 func TestMain(m *testing.M) {
+	// No test asks a real venue about a key: `keyward add` would by
+	// default (auto). The forward tests set --verify themselves.
+	os.Setenv("KEYWARD_VERIFY", "off")
 	dir, err := os.MkdirTemp("", "keyward-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -81,6 +84,7 @@ func TestScripts(t *testing.T) {
 			// A race-built binary sleeps 1 s at exit by default, waiting for
 			// late reports; the tests wait for the agent explicitly instead.
 			env.Setenv("GORACE", "atexit_sleep_ms=10")
+			env.Setenv("KEYWARD_VERIFY", "off")
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){

@@ -167,9 +167,10 @@ type AddArgs struct {
 	Passphrase Secret            `json:"passphrase,omitempty"`
 	Meta       map[string]string `json:"meta,omitempty"`
 	// Verify asks the agent to ask the venue what the key may do before
-	// keeping it: "" or "auto" does so when the venue can be reached
-	// (and keeps the key unverified, saying so, when it cannot), "on"
-	// refuses the key unless the venue answers, "off" skips the check.
+	// keeping it: "auto" does so when the venue can be reached (and keeps
+	// the key unverified, saying so, when it cannot), "on" refuses the key
+	// unless the venue answers, "off" or "" skips the check. The CLI asks
+	// for "auto" unless told otherwise.
 	Verify string `json:"verify,omitempty"`
 	// AllowWithdrawPermission keeps a key the venue says can withdraw or
 	// transfer funds; without it such a key is refused.

@@ -251,6 +251,9 @@ func addCommand() *command {
 	var schemeName, apiKey, secretFile, passphraseFile string
 	var hosts, metas multiFlag
 	verify := verifyFlag(protocol.VerifyAuto)
+	if env := os.Getenv("KEYWARD_VERIFY"); env != "" {
+		verify.Set(env) // an unknown value leaves auto; --verify can still say
+	}
 	var allowWithdraw bool
 	return &command{
 		needsAgent: true, name: "add", args: "NAME --scheme SCHEME --api-key ID", nargs: 1,
@@ -261,7 +264,7 @@ func addCommand() *command {
 			fs.StringVar(&passphraseFile, "passphrase-file", "", "read the key's passphrase (OKX, KuCoin, Bitget, Coinbase Exchange) from this file, or - for stdin")
 			fs.Var(&hosts, "host", "another host this credential may sign for (repeatable)")
 			fs.Var(&metas, "meta", "KEY=VALUE scheme setting, e.g. key_version=3 for KuCoin or the hmac scheme's template (repeatable)")
-			fs.Var(&verify, "verify", "ask the venue what the key may do before keeping it: auto (default: when the venue can be reached), on (--verify), off")
+			fs.Var(&verify, "verify", "ask the venue what the key may do before keeping it: auto (default: when the venue can be reached; $KEYWARD_VERIFY changes the default), on (--verify), off")
 			fs.BoolFunc("no-verify", "the same as --verify=off", func(string) error { verify = protocol.VerifyOff; return nil })
 			fs.BoolVar(&allowWithdraw, "allow-withdraw-permission", false, "keep a key the venue says can withdraw funds (refused otherwise)")
 		},
