@@ -148,6 +148,9 @@ type serverConn struct {
 	dead   bool       // a write failed; guarded by wmu
 	sem    chan struct{}
 	cancel context.CancelFunc
+	// pending holds inline replies not yet written; only the read loop
+	// touches it.
+	pending []byte
 }
 
 func (s *Server) serveConn(ctx context.Context, nc *net.UnixConn) {
@@ -197,60 +200,37 @@ func readIdentity(nc *net.UnixConn, cred peercred.Cred) peerid.Identity {
 	return peerid.Read(cred, pidfd, "/proc")
 }
 
-// firstChunk is what readBody allocates before any of a frame's body has
-// arrived: a client that announces a large frame and then trickles it
-// holds only what it has sent, not the size it announced.
-const firstChunk = 4 << 10
-
-// readBody reads an n-byte frame body, growing its buffer as bytes arrive
-// (doubling, so a large frame costs a few copies) and wiping every buffer
-// it leaves behind, and the partial body on error: it may hold part of a
-// secret.
-func readBody(r io.Reader, n int) ([]byte, error) {
-	buf := make([]byte, min(n, firstChunk))
-	got := 0
-	for got < n {
-		if got == len(buf) {
-			bigger := make([]byte, min(n, 2*len(buf)))
-			copy(bigger, buf)
-			clear(buf)
-			buf = bigger
-		}
-		m, err := r.Read(buf[got:])
-		got += m
-		if err != nil && got < n {
-			clear(buf[:got])
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
-		}
+// inline reports whether an operation is answered in the connection's
+// own goroutine, between reads: the quick ones, which then cost no
+// goroutine, no stack growth and, when pipelined, one write for many
+// replies. The others (a KDF, a vault write, a venue round trip) each run
+// in a goroutine of their own, so they never hold up the connection.
+func inline(op string) bool {
+	switch op {
+	case protocol.OpSign, protocol.OpHello, protocol.OpStatus, protocol.OpList:
+		return true
 	}
-	return buf, nil
+	return false
 }
+
+// maxPending bounds the replies collected before a write.
+const maxPending = 64 << 10
 
 func (c *serverConn) readLoop(ctx context.Context) {
 	cfg := c.s.cfg
-	var hdr [4]byte
+	fr := &frameReader{nc: c.nc, idle: cfg.IdleTimeout, frame: cfg.FrameTimeout, beforeRead: c.flush}
+	defer c.flush()
 	for {
-		// A client may idle between requests, but not forever while
-		// holding nothing in flight; once a frame starts it must finish.
-		c.nc.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
-		if _, err := io.ReadFull(c.nc, hdr[:]); err != nil {
-			c.readFailed(err, "between frames")
-			return
-		}
-		n := binary.BigEndian.Uint32(hdr[:])
-		if n == 0 || n > protocol.MaxFrameSize {
-			e := &protocol.FrameSizeError{Size: n}
-			c.log.Warn("closing connection: bad frame size", "size", n)
-			c.fatal(protocol.Errorf(protocol.CodeBadFrame, "%s; closing the connection", e.Error()))
-			return
-		}
-		c.nc.SetReadDeadline(time.Now().Add(cfg.FrameTimeout))
-		body, err := readBody(c.nc, int(n))
+		body, inPlace, where, err := fr.next()
 		if err != nil {
-			c.readFailed(err, "inside a frame")
+			var fe errFrameSize
+			if errors.As(err, &fe) {
+				e := &protocol.FrameSizeError{Size: fe.size}
+				c.log.Warn("closing connection: bad frame size", "size", fe.size)
+				c.fatal(protocol.Errorf(protocol.CodeBadFrame, "%s; closing the connection", e.Error()))
+				return
+			}
+			c.readFailed(err, where)
 			return
 		}
 		req, err := protocol.DecodeRequest(body)
@@ -259,6 +239,27 @@ func (c *serverConn) readLoop(ctx context.Context) {
 			c.log.Warn("closing connection: undecodable frame", "err", err.Error())
 			c.fatal(err.(*protocol.Error))
 			return
+		}
+		if err == nil && inline(req.Op) {
+			reply := protocol.Handle(ctx, c.s.agent, req)
+			fr.release(body)
+			c.collect(req, reply)
+			if len(c.pending) >= maxPending || !fr.buffered() {
+				c.flush()
+			}
+			continue
+		}
+		if inPlace {
+			// The frame goes to a goroutine of its own: copy it out of
+			// the buffer, which the next frame reuses.
+			own := make([]byte, len(body))
+			copy(own, body)
+			fr.release(body)
+			body = own
+			if req, err = protocol.DecodeRequest(body); err != nil && protocol.CodeOf(err) == protocol.CodeBadFrame {
+				clear(body)
+				return
+			}
 		}
 		// Back-pressure: stop reading when this connection, or the agent
 		// as a whole, has as much in flight as it allows.
@@ -283,7 +284,7 @@ func (c *serverConn) readFailed(err error, where string) {
 	switch {
 	case errors.Is(err, io.EOF) && where == "between frames":
 		return
-	case errors.Is(err, os.ErrDeadlineExceeded):
+	case isTimeout(err):
 		c.log.Info("closing connection: client silent too long", "where", where)
 	case errors.Is(err, net.ErrClosed):
 	default:
@@ -291,8 +292,35 @@ func (c *serverConn) readFailed(err error, where string) {
 	}
 }
 
-// handle runs one request and writes its reply. body is wiped afterwards:
-// the request's arguments alias it and may have carried a secret.
+// collect appends an inline request's reply to the pending writes.
+func (c *serverConn) collect(req *protocol.Request, reply *protocol.Reply) {
+	start := len(c.pending)
+	c.pending = append(c.pending, 0, 0, 0, 0)
+	out, err := protocol.AppendReply(c.pending, reply)
+	if err != nil || len(out)-start-4 > protocol.MaxFrameSize {
+		c.log.Error("encode reply", "op", req.Op, "err", err, "size", len(out)-start-4)
+		out = append(c.pending[:start+4], `{"id":0,"error":{"code":"internal","message":"reply too large"}}`...)
+	}
+	binary.BigEndian.PutUint32(out[start:], uint32(len(out)-start-4))
+	c.pending = out
+}
+
+// flush writes the collected replies with one write.
+func (c *serverConn) flush() {
+	if len(c.pending) == 0 {
+		return
+	}
+	c.writeFrames(c.pending)
+	if cap(c.pending) > maxPending {
+		c.pending = nil
+	} else {
+		c.pending = c.pending[:0]
+	}
+}
+
+// handle runs one request in its own goroutine and writes its reply. body
+// is wiped afterwards: the request's arguments alias it and may have
+// carried a secret.
 func (c *serverConn) handle(ctx context.Context, req *protocol.Request, decodeErr error, body []byte) {
 	defer func() { <-c.sem; <-c.s.total }()
 	var reply *protocol.Reply
@@ -302,27 +330,34 @@ func (c *serverConn) handle(ctx context.Context, req *protocol.Request, decodeEr
 		reply = protocol.Handle(ctx, c.s.agent, req)
 	}
 	clear(body)
-	out, err := protocol.EncodeReply(reply)
-	if err != nil {
-		c.log.Error("encode reply", "op", req.Op, "err", err)
-		return
+	frame, err := protocol.AppendReply(make([]byte, 4, 512), reply)
+	if err != nil || len(frame)-4 > protocol.MaxFrameSize {
+		c.log.Error("encode reply", "op", req.Op, "err", err, "size", len(frame)-4)
+		frame = append(frame[:4], `{"id":0,"error":{"code":"internal","message":"reply too large"}}`...)
 	}
-	c.write(out)
+	binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
+	c.writeFrames(frame)
 }
 
+// write writes one reply body as a frame.
 func (c *serverConn) write(body []byte) {
 	frame, err := protocol.AppendFrame(make([]byte, 0, 4+len(body)), body)
 	if err != nil {
 		c.log.Error("reply too large", "size", len(body))
 		frame, _ = protocol.AppendFrame(nil, []byte(`{"id":0,"error":{"code":"internal","message":"reply too large"}}`))
 	}
+	c.writeFrames(frame)
+}
+
+// writeFrames writes whole frames with one Write.
+func (c *serverConn) writeFrames(frames []byte) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.dead {
 		return
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
-	if _, err := c.nc.Write(frame); err != nil {
+	if _, err := c.nc.Write(frames); err != nil {
 		// Once is enough: the other replies in flight would only fail too.
 		c.dead = true
 		c.log.Info("closing connection: cannot write reply", "err", err)

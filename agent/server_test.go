@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -179,8 +180,8 @@ func containsCode(body []byte, code protocol.Code) bool {
 	return json.Unmarshal(body, &r) == nil && r.Error != nil && r.Error.Code == code
 }
 
-// blockingAgent holds every Sign until release is closed, and records how
-// many were inside at once.
+// blockingAgent holds every Sign and Forward until release is closed, and
+// records how many were inside at once.
 type blockingAgent struct {
 	protocol.Agent
 	release       chan struct{}
@@ -198,6 +199,18 @@ func (b *blockingAgent) Sign(_ context.Context, a protocol.SignArgs) (*protocol.
 	b.inside--
 	b.mu.Unlock()
 	return &protocol.HTTPRequest{Method: a.Method, URL: a.URL}, nil
+}
+
+func (b *blockingAgent) Forward(_ context.Context, a protocol.ForwardArgs) (*protocol.HTTPResponse, error) {
+	b.mu.Lock()
+	b.inside++
+	b.maxIn = max(b.maxIn, b.inside)
+	b.mu.Unlock()
+	<-b.release
+	b.mu.Lock()
+	b.inside--
+	b.mu.Unlock()
+	return &protocol.HTTPResponse{Status: 200}, nil
 }
 
 func (b *blockingAgent) Status(context.Context) (*protocol.StatusResult, error) {
@@ -225,13 +238,14 @@ func serveStub(t *testing.T, a protocol.Agent, cfg ServerConfig) string {
 
 // TestBackPressure: a connection with MaxInFlight requests being handled
 // is not read further, so a flooding client holds at most that many, and
-// another connection is served meanwhile.
+// another connection is served meanwhile. (Forward runs in goroutines of
+// its own; sign is answered in the connection's goroutine, one at a time.)
 func TestBackPressure(t *testing.T) {
 	stub := &blockingAgent{release: make(chan struct{})}
 	path := serveStub(t, stub, ServerConfig{MaxInFlight: 2})
 	flood := dialRaw(t, path)
 	for id := 1; id <= 6; id++ {
-		flood.send(fmt.Sprintf(`{"id":%d,"op":"sign","args":{"credential":"c","method":"GET","url":"https://x/%d"}}`, id, id))
+		flood.send(fmt.Sprintf(`{"id":%d,"op":"forward","args":{"credential":"c","method":"GET","url":"https://x/%d"}}`, id, id))
 	}
 	require.Eventually(t, func() bool { return stub.entered() == 2 }, 10*time.Second, time.Millisecond)
 	// Give a server without back-pressure every chance to take more.
@@ -247,6 +261,50 @@ func TestBackPressure(t *testing.T) {
 		assert.Nil(t, flood.recv().Error)
 	}
 	assert.Equal(t, 2, stub.maxIn, "no more than MaxInFlight requests of one connection at once")
+}
+
+// TestInlineSignsOneAtATimePerConnection: a connection's signs are
+// answered in order by its own goroutine, so a flood of them on one
+// connection holds one at a time, and other connections are served.
+func TestInlineSignsOneAtATimePerConnection(t *testing.T) {
+	stub := &blockingAgent{release: make(chan struct{})}
+	path := serveStub(t, stub, ServerConfig{})
+	flood := dialRaw(t, path)
+	for id := 1; id <= 4; id++ {
+		flood.send(fmt.Sprintf(`{"id":%d,"op":"sign","args":{"credential":"c","method":"GET","url":"https://x/%d"}}`, id, id))
+	}
+	require.Eventually(t, func() bool { return stub.entered() == 1 }, 10*time.Second, time.Millisecond)
+	time.Sleep(50 * time.Millisecond)
+	assert.Equal(t, 1, stub.entered())
+	other := dialRaw(t, path)
+	other.send(`{"id":1,"op":"status"}`)
+	assert.Nil(t, other.recv().Error)
+	close(stub.release)
+	for id := 1; id <= 4; id++ {
+		assert.EqualValues(t, id, flood.recv().ID, "replies in order")
+	}
+}
+
+// TestPipelinedBurstIsReadAndAnsweredInBulk: many frames written at once
+// are all answered, however they straddle the read buffer.
+func TestPipelinedBurstIsReadAndAnsweredInBulk(t *testing.T) {
+	path := serve(t, newTestAgent(t), ServerConfig{})
+	c := dialRaw(t, path)
+	var burst []byte
+	for id := 1; id <= 500; id++ {
+		// Sizes vary so frames cross the 4 KiB buffer's end at every offset.
+		body := fmt.Sprintf(`{"id":%d,"op":"hello","args":{"version":1,"client":"%s"}}`, id, strings.Repeat("x", id%97))
+		burst, _ = protocol.AppendFrame(burst, []byte(body))
+	}
+	big := fmt.Sprintf(`{"id":501,"op":"hello","args":{"version":1,"client":"%s"}}`, strings.Repeat("y", 20000))
+	burst, _ = protocol.AppendFrame(burst, []byte(big))
+	_, err := c.Write(burst)
+	require.NoError(t, err)
+	for id := 1; id <= 501; id++ {
+		r := c.recv()
+		require.Nil(t, r.Error)
+		assert.EqualValues(t, id, r.ID)
+	}
 }
 
 // TestClientThatDoesNotReadIsDisconnected: replies to a client that stops
@@ -287,13 +345,13 @@ func TestDocumentedDefaults(t *testing.T) {
 // costs only what was sent, and a cut-off body is wiped.
 func TestReadBodyGrowsAsBytesArrive(t *testing.T) {
 	body := bytes.Repeat([]byte("x"), 300000)
-	got, err := readBody(iotest.OneByteReader(bytes.NewReader(body)), len(body))
+	got, err := readBody(iotest.OneByteReader(bytes.NewReader(body)), len(body), nil)
 	require.NoError(t, err)
 	assert.Equal(t, body, got)
 
 	// Only 10 bytes of an announced megabyte arrive: the buffer stays small.
 	r := &countingReader{r: bytes.NewReader([]byte("0123456789"))}
-	_, err = readBody(r, 1<<20)
+	_, err = readBody(r, 1<<20, nil)
 	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
 	assert.LessOrEqual(t, r.maxBuf, firstChunk, "the buffer grew beyond what was sent")
 }

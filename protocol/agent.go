@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -57,7 +58,28 @@ type aliasRaw []byte
 func (a *aliasRaw) UnmarshalJSON(b []byte) error { *a = b; return nil }
 
 // EncodeReply returns the JSON body of a reply frame.
-func EncodeReply(r *Reply) ([]byte, error) { return Marshal(r) }
+func EncodeReply(r *Reply) ([]byte, error) { return AppendReply(nil, r) }
+
+// AppendReply appends the JSON body of a reply frame to dst. Result is
+// already JSON (Handle made it with Marshal), so it is copied, not parsed
+// again; the envelope is written by hand, as encoding/json would.
+func AppendReply(dst []byte, r *Reply) ([]byte, error) {
+	dst = append(dst, `{"id":`...)
+	dst = strconv.AppendUint(dst, r.ID, 10)
+	if r.Result != nil {
+		dst = append(dst, `,"result":`...)
+		dst = append(dst, r.Result...)
+	}
+	if r.Error != nil {
+		e, err := Marshal(r.Error)
+		if err != nil {
+			return dst, err
+		}
+		dst = append(dst, `,"error":`...)
+		dst = append(dst, e...)
+	}
+	return append(dst, '}'), nil
+}
 
 // Marshal encodes v as the protocol writes JSON: like json.Marshal but
 // without HTML escaping, so a URL's "&" travels as "&", not "\u0026".
