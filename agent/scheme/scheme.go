@@ -202,7 +202,7 @@ func all() []Scheme {
 	return []Scheme{
 		binance{}, binanceWS{}, bybit{}, okx{}, coinbase{}, kraken{},
 		kucoin{}, gate{}, bitget{}, bitfinex{}, deribit{}, hyperliquid{},
-		genericHMAC{},
+		genericHMAC{}, alpaca{}, oanda{}, bearer{},
 	}
 }
 
