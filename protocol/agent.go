@@ -36,6 +36,17 @@ type Agent interface {
 // wiping body once the request is handled, wipes the only copy of any
 // secret the arguments carried.
 func DecodeRequest(body []byte) (*Request, error) {
+	if id, op, args, ok := fastRequest(body); ok && op == OpSign {
+		sa := new(SignArgs)
+		if fastSignArgs(args, sa) {
+			return &Request{ID: id, Op: op, Args: args, sign: sa}, nil
+		}
+	}
+	return decodeRequestJSON(body)
+}
+
+// decodeRequestJSON is DecodeRequest through encoding/json.
+func decodeRequestJSON(body []byte) (*Request, error) {
 	var w struct {
 		ID   uint64   `json:"id"`
 		Op   string   `json:"op"`
@@ -154,6 +165,9 @@ func dispatch(ctx context.Context, a Agent, req *Request) (any, error) {
 		}
 		return Empty{}, a.Remove(ctx, args)
 	case OpSign:
+		if req.sign != nil {
+			return a.Sign(ctx, *req.sign)
+		}
 		var args SignArgs
 		if err := decodeArgs(req, &args); err != nil {
 			return nil, err

@@ -335,3 +335,56 @@ func FuzzRotateArgs(f *testing.F) {
 		fuzzSecretArgs(t, OpRotate, data, func(a *RotateArgs) []Secret { return []Secret{a.Secret, a.Passphrase} })
 	})
 }
+
+// FuzzFastDecode holds the signing path's hand-written decoder to
+// encoding/json: whatever it accepts, encoding/json accepts too and reads
+// the same way.
+func FuzzFastDecode(f *testing.F) {
+	for _, seed := range []string{
+		string(benchSignFrame),
+		`{"id":1,"op":"sign","args":{"credential":"c","method":"GET","url":"https://api.binance.com/api/v3/account"}}`,
+		`{"op":"sign","id":7,"args":{"body":"{\"a\":\"b\\\\c\"}","headers":{},"url":"u","method":"POST","credential":"x"}}`,
+		` {"id":0,"op":"sign","args":{"credential":"é","method":"GET","url":"\/p","body":"\n\t"}} `,
+		`{"id":1,"op":"sign","args":{"credential":"c","credential":"d"}}`,
+		`{"id":1,"op":"sign","args":{"Credential":"c"}}`,
+		`{"id":1,"op":"sign","args":{"credential":"\u0063"}}`,
+		`{"id":01,"op":"sign","args":{}}`,
+		`{"id":1,"op":"sign","args":{"headers":{"a":"1","a":"2"}}}`,
+		`{"id":1,"op":"sign","args":{"headers":null}}`,
+		`{"id":1,"op":"sign","args":{}}x`,
+		`{"id":18446744073709551616,"op":"sign","args":{}}`,
+		"{\"id\":1,\"op\":\"sign\",\"args\":{\"body\":\"\xff\"}}",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		id, op, args, ok := fastRequest(body)
+		if !ok || op != OpSign {
+			return
+		}
+		var fast SignArgs
+		if !fastSignArgs(args, &fast) {
+			return
+		}
+		slow, err := decodeRequestJSON(body)
+		if err != nil {
+			t.Fatalf("fast path accepted what encoding/json refuses (%v): %q", err, body)
+		}
+		if slow.ID != id || slow.Op != op {
+			t.Fatalf("envelope differs: fast %d %q, encoding/json %d %q", id, op, slow.ID, slow.Op)
+		}
+		var want SignArgs
+		if err := decodeArgs(slow, &want); err != nil {
+			t.Fatalf("fast path accepted args encoding/json refuses (%v): %q", err, body)
+		}
+		if fast.Credential != want.Credential || fast.Method != want.Method || fast.URL != want.URL || fast.Body != want.Body ||
+			len(fast.Headers) != len(want.Headers) || (fast.Headers == nil) != (want.Headers == nil) {
+			t.Fatalf("args differ:\nfast %#v\njson %#v", fast, want)
+		}
+		for k, v := range want.Headers {
+			if fast.Headers[k] != v {
+				t.Fatalf("header %q differs: fast %q, json %q", k, fast.Headers[k], v)
+			}
+		}
+	})
+}

@@ -41,6 +41,10 @@ type Request struct {
 	ID   uint64          `json:"id"`
 	Op   string          `json:"op"`
 	Args json.RawMessage `json:"args,omitempty"`
+
+	// sign holds a sign request's arguments when DecodeRequest's fast
+	// path has decoded them already.
+	sign *SignArgs
 }
 
 // Reply is the envelope of every reply frame: exactly one of Result and

@@ -1,0 +1,299 @@
+package protocol
+
+import (
+	"strconv"
+	"unicode/utf8"
+)
+
+// The signing path's decoder. A sign request is decoded on every order,
+// and encoding/json's reflection costs more than the rest of the agent's
+// work together, so the two shapes on that path (the request envelope
+// and SignArgs) have a hand-written decoder for the JSON that clients
+// actually send: lower-case field names, each once, strings without \u
+// escapes. Anything else — another spelling, a duplicate, an escape it
+// does not take, an error of any kind — makes it give up, and
+// encoding/json decodes the frame as before, with its own messages. So
+// the fast path never changes what a frame means; FuzzFastDecode holds it
+// to that against encoding/json.
+
+// fastScanner walks one JSON text.
+type fastScanner struct {
+	b []byte
+	i int
+}
+
+func (s *fastScanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// consume skips whitespace and then c.
+func (s *fastScanner) consume(c byte) bool {
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// peek skips whitespace and returns the next byte (0 at the end).
+func (s *fastScanner) peek() byte {
+	s.ws()
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+// str reads a string with the simple escapes; false for anything else.
+func (s *fastScanner) str() (string, bool) {
+	if !s.consume('"') {
+		return "", false
+	}
+	start := s.i
+	ascii := true
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			raw := s.b[start:s.i]
+			s.i++
+			if !ascii && !utf8.Valid(raw) {
+				return "", false // encoding/json would replace bytes: let it
+			}
+			return string(raw), true
+		case c == '\\':
+			return s.escaped(start, ascii)
+		case c < 0x20:
+			return "", false
+		case c >= 0x80:
+			ascii = false
+		}
+		s.i++
+	}
+	return "", false
+}
+
+// escaped finishes a string that has an escape at s.i.
+func (s *fastScanner) escaped(start int, ascii bool) (string, bool) {
+	out := make([]byte, 0, s.i-start+32)
+	out = append(out, s.b[start:s.i]...)
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			if !ascii && !utf8.Valid(out) {
+				return "", false
+			}
+			return string(out), true
+		case c < 0x20:
+			return "", false
+		case c == '\\':
+			if s.i+1 >= len(s.b) {
+				return "", false
+			}
+			var r byte
+			switch s.b[s.i+1] {
+			case '"':
+				r = '"'
+			case '\\':
+				r = '\\'
+			case '/':
+				r = '/'
+			case 'n':
+				r = '\n'
+			case 't':
+				r = '\t'
+			case 'r':
+				r = '\r'
+			case 'b':
+				r = '\b'
+			case 'f':
+				r = '\f'
+			default:
+				return "", false // \u and anything else: encoding/json decides
+			}
+			out = append(out, r)
+			s.i += 2
+			continue
+		case c >= 0x80:
+			ascii = false
+		}
+		out = append(out, c)
+		s.i++
+	}
+	return "", false
+}
+
+// uint reads a non-negative integer as encoding/json reads it into uint64.
+func (s *fastScanner) uint() (uint64, bool) {
+	s.ws()
+	start := s.i
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		s.i++
+	}
+	digits := s.b[start:s.i]
+	if len(digits) == 0 || len(digits) > 1 && digits[0] == '0' {
+		return 0, false
+	}
+	if s.i < len(s.b) {
+		switch s.b[s.i] {
+		case '.', 'e', 'E':
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseUint(string(digits), 10, 64)
+	return n, err == nil
+}
+
+// object reads an object, calling field for each member with the scanner
+// at the member's value; field returns false to give up.
+func (s *fastScanner) object(field func(name string) bool) bool {
+	if !s.consume('{') {
+		return false
+	}
+	if s.consume('}') {
+		return true
+	}
+	for {
+		name, ok := s.str()
+		if !ok || !s.consume(':') || !field(name) {
+			return false
+		}
+		if s.consume(',') {
+			continue
+		}
+		return s.consume('}')
+	}
+}
+
+// rawObject steps over an object, the only kind of value args may be. It
+// checks strings but not the object's structure: fastRequest's caller
+// must parse what it returns strictly (fastSignArgs does).
+func (s *fastScanner) rawObject() ([]byte, bool) {
+	s.ws()
+	start := s.i
+	if s.i >= len(s.b) || s.b[s.i] != '{' {
+		return nil, false
+	}
+	depth := 0
+	for s.i < len(s.b) {
+		switch c := s.b[s.i]; c {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				s.i++
+				return s.b[start:s.i], true
+			}
+		case '"':
+			if _, ok := s.str(); !ok {
+				return nil, false
+			}
+			continue
+		}
+		s.i++
+	}
+	return nil, false
+}
+
+// fastRequest decodes a request envelope. args aliases body. ok is false
+// when the frame must go to encoding/json.
+func fastRequest(body []byte) (id uint64, op string, args []byte, ok bool) {
+	s := fastScanner{b: body}
+	var seenID, seenOp, seenArgs bool
+	ok = s.object(func(name string) bool {
+		var ok bool
+		switch name {
+		case "id":
+			if seenID {
+				return false
+			}
+			seenID = true
+			id, ok = s.uint()
+		case "op":
+			if seenOp {
+				return false
+			}
+			seenOp = true
+			op, ok = s.str()
+		case "args":
+			if seenArgs {
+				return false
+			}
+			seenArgs = true
+			args, ok = s.rawObject()
+		}
+		return ok
+	})
+	s.ws()
+	if !ok || s.i != len(s.b) || op == "" {
+		return 0, "", nil, false
+	}
+	return id, op, args, true
+}
+
+// fastSignArgs decodes sign's arguments; false sends them to
+// encoding/json.
+func fastSignArgs(raw []byte, a *SignArgs) bool {
+	s := fastScanner{b: raw}
+	var seen [5]bool
+	once := func(i int) bool {
+		if seen[i] {
+			return false
+		}
+		seen[i] = true
+		return true
+	}
+	ok := s.object(func(name string) bool {
+		var ok bool
+		switch name {
+		case "credential":
+			if !once(0) {
+				return false
+			}
+			a.Credential, ok = s.str()
+		case "method":
+			if !once(1) {
+				return false
+			}
+			a.Method, ok = s.str()
+		case "url":
+			if !once(2) {
+				return false
+			}
+			a.URL, ok = s.str()
+		case "body":
+			if !once(3) {
+				return false
+			}
+			a.Body, ok = s.str()
+		case "headers":
+			if !once(4) || s.peek() != '{' {
+				return false
+			}
+			h := make(map[string]string)
+			ok = s.object(func(k string) bool {
+				if _, dup := h[k]; dup {
+					return false
+				}
+				v, ok := s.str()
+				h[k] = v
+				return ok
+			})
+			a.Headers = h
+		}
+		return ok
+	})
+	s.ws()
+	return ok && s.i == len(s.b)
+}
