@@ -133,6 +133,40 @@ func (s *fastScanner) escaped(start int, ascii bool) (string, bool) {
 	return "", false
 }
 
+// skipStr steps over a string as str would read it, without copying it:
+// args may carry a secret (add, unlock), which must stay only in the
+// frame, where it is wiped.
+func (s *fastScanner) skipStr() bool {
+	if !s.consume('"') {
+		return false
+	}
+	for s.i < len(s.b) {
+		switch c := s.b[s.i]; {
+		case c == '"':
+			s.i++
+			return true
+		case c < 0x20:
+			return false
+		case c == '\\':
+			if s.i+1 >= len(s.b) || !isSimpleEscape(s.b[s.i+1]) {
+				return false
+			}
+			s.i += 2
+			continue
+		}
+		s.i++
+	}
+	return false
+}
+
+func isSimpleEscape(c byte) bool {
+	switch c {
+	case '"', '\\', '/', 'n', 't', 'r', 'b', 'f':
+		return true
+	}
+	return false
+}
+
 // uint reads a non-negative integer as encoding/json reads it into uint64.
 func (s *fastScanner) uint() (uint64, bool) {
 	s.ws()
@@ -196,7 +230,7 @@ func (s *fastScanner) rawObject() ([]byte, bool) {
 				return s.b[start:s.i], true
 			}
 		case '"':
-			if _, ok := s.str(); !ok {
+			if !s.skipStr() {
 				return nil, false
 			}
 			continue
