@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/keyward/keyward/agent/forward"
@@ -75,6 +76,14 @@ func (a *Agent) verifyKey(ctx context.Context, sch scheme.Scheme, args protocol.
 	u, err := url.Parse(req.URL)
 	if err != nil {
 		return protocol.Errorf(protocol.CodeInternal, "scheme %s built a bad key request", sch.Name())
+	}
+	// The scheme may ask another of the venue's hosts (Alpaca's paper
+	// host for a paper key): still one of the credential's.
+	if h := strings.ToLower(u.Hostname()); h != host {
+		if !scheme.HostAllowed(sch, meta, h) {
+			return protocol.Errorf(protocol.CodeInternal, "scheme %s asks about the key on %s, which is not one of the credential's hosts", sch.Name(), h)
+		}
+		host = h
 	}
 
 	tmp := verifyPrefix + args.Name

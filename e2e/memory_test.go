@@ -37,6 +37,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/keyward/keyward/client"
+	"github.com/keyward/keyward/internal/fakeexchange"
+	venue "github.com/keyward/keyward/internal/fakeexchange/verify"
 	"github.com/keyward/keyward/protocol"
 )
 
@@ -177,6 +179,12 @@ const (
 	// agent/scheme/hmac.go documents may sit on a goroutine stack: reported,
 	// not asserted.
 	midstate
+	// forwardedClear: a secret a venue receives itself on every request
+	// (Alpaca's secret key, an OANDA token), which forward mode writes
+	// into the TLS stream: in transit while unlocked (reported), nowhere
+	// after lock (asserted), because the request is built under
+	// runtime/secret and its buffer wiped after the write.
+	forwardedClear
 )
 
 // needle is a distinctive window (16 bytes or more) of one form of one
@@ -646,6 +654,12 @@ func TestNoSecretInMemoryAfterLock(t *testing.T) {
 	ns.addForms("coinbase EC key", "private scalar D (in the stored DER)", mustHide, d, windows(d))
 	ns.add("coinbase EC key", "private scalar D as limbs (little-endian)", mustHide, reversed(d))
 
+	// Forward-only credentials: the secret travels in clear to the venue.
+	alpacaSecret := append([]byte("kwAlpacaSecret"), alnum(26)...)
+	oandaToken := []byte(hex.EncodeToString(randBytes(16)) + "-" + hex.EncodeToString(randBytes(16)))
+	ns.addForms("alpaca secret key", "secret", forwardedClear, alpacaSecret, windows(alpacaSecret))
+	ns.addForms("oanda token", "token", forwardedClear, oandaToken, windows(oandaToken))
+
 	// What the scan must find in locked memory while unlocked, to prove it
 	// sees the keyring at all: each stored form.
 	stored := map[string][]byte{
@@ -655,13 +669,19 @@ func TestNoSecretInMemoryAfterLock(t *testing.T) {
 		"binance RSA key (DER tail)": rsaDER[len(rsaDER)-32:],
 		"binance Ed25519 key (seed)": seed,
 		"coinbase EC key (D)":        d,
+		"alpaca secret key":          alpacaSecret[:32],
+		"oanda token":                oandaToken[:32],
 	}
 
 	// Add the credentials as the user would: secret files, read by the CLI
 	// running as the agent's user.
 	a.run(t, pass+"\n", "unlock")
-	add := func(name, scheme, apiKey string, secret, passphrase []byte) {
+	add := func(name, scheme, apiKey string, secret, passphrase []byte, extra ...string) {
 		args := []string{"add", name, "--scheme", scheme, "--api-key", apiKey, "--secret-file", a.writeFile(t, name+".secret", secret)}
+		if len(extra) == 0 {
+			args = append(args, "--verify=off") // no venue to ask
+		}
+		args = append(args, extra...)
 		if passphrase != nil {
 			args = append(args, "--passphrase-file", a.writeFile(t, name+".pass", passphrase))
 		}
@@ -675,6 +695,20 @@ func TestNoSecretInMemoryAfterLock(t *testing.T) {
 	add("bn-rsa", "binance", "bn-rsa-key", rsaPEM, nil)
 	add("bn-ed", "binance", "bn-ed-key", edPEM, nil)
 	add("cb-ec", "coinbase", "organizations/kw-org/apiKeys/kw-key", ecPEM, nil)
+
+	// The forward-only keys reach a fake exchange on loopback, which the
+	// agent asks about each key when it is added (--verify) and to which
+	// it forwards orders below.
+	ex, err := fakeexchange.Start(fakeexchange.Config{})
+	require.NoError(t, err)
+	defer ex.Close()
+	const alpacaKey, oandaAccount = "PKKWMEMSCAN000000001", "101-004-1234567-001"
+	ex.AddAccount("alpaca", venue.Account{APIKey: alpacaKey, Secret: alpacaSecret}, fakeexchange.Permissions{Read: true, Trade: true})
+	ex.AddAccount("oanda", venue.Account{APIKey: oandaAccount, Secret: oandaToken}, fakeexchange.Permissions{Read: true, Trade: true})
+	caFile := a.writeFile(t, "venue-ca.pem", ex.CAPEM())
+	via := []string{"--meta", "connect_to=" + ex.Addr(), "--meta", "ca_file=" + caFile}
+	add("alpaca", "alpaca", alpacaKey, alpacaSecret, nil, append([]string{"--verify"}, via...)...)
+	add("oanda", "oanda", oandaAccount, oandaToken, nil, append([]string{"--verify"}, via...)...)
 
 	c, err := client.Dial(a.sock)
 	require.NoError(t, err)
@@ -729,6 +763,24 @@ func TestNoSecretInMemoryAfterLock(t *testing.T) {
 			})
 		}
 		require.NoError(t, g.wait(), "agent: %s", a.logs.String())
+		// Forward-only keys: orders the agent sends itself.
+		for i := range 200 / scale {
+			for _, f := range []protocol.ForwardArgs{
+				{Credential: "alpaca", HTTPRequest: protocol.HTTPRequest{Method: "POST", URL: "https://paper-api.alpaca.markets/v2/orders",
+					Headers: map[string]string{"Content-Type": "application/json"},
+					Body:    fmt.Sprintf(`{"symbol":"AAPL","qty":"%d","side":"buy","type":"market","time_in_force":"day"}`, i+1)}},
+				{Credential: "oanda", HTTPRequest: protocol.HTTPRequest{Method: "POST", URL: "https://api-fxpractice.oanda.com/v3/accounts/" + oandaAccount + "/orders",
+					Headers: map[string]string{"Content-Type": "application/json"},
+					Body:    fmt.Sprintf(`{"order":{"units":"%d","instrument":"EUR_USD","type":"MARKET"}}`, i+1)}},
+			} {
+				res, err := c.Forward(context.Background(), f)
+				require.NoError(t, err, "agent: %s", a.logs.String())
+				require.Less(t, res.Status, 300, "%s: %s", f.Credential, res.Body)
+				signedMu.Lock()
+				signed++
+				signedMu.Unlock()
+			}
+		}
 	}
 	begin := time.Now()
 	round(1)
@@ -748,6 +800,9 @@ func TestNoSecretInMemoryAfterLock(t *testing.T) {
 		if clear := slices.DeleteFunc(slices.Clone(hits), func(h hit) bool { return h.n.class != clearSecret }); len(clear) > 0 {
 			t.Logf("%s: %d copies of clear secrets, which every signed request carries (reported, not asserted):\n%s", phase, len(clear), summarise(clear))
 		}
+		if fwd := slices.DeleteFunc(slices.Clone(hits), func(h hit) bool { return h.n.class != forwardedClear }); len(fwd) > 0 {
+			t.Logf("%s: %d copies of forwarded clear secrets (reported while unlocked, asserted after lock):\n%s", phase, len(fwd), summarise(fwd))
+		}
 		if mid := slices.DeleteFunc(slices.Clone(hits), func(h hit) bool { return h.n.class != midstate }); len(mid) > 0 {
 			t.Logf("%s: %d HMAC midstates, key-equivalent (reported, not asserted; see agent/scheme/hmac.go):\n%s", phase, len(mid), summarise(mid))
 		}
@@ -758,16 +813,13 @@ func TestNoSecretInMemoryAfterLock(t *testing.T) {
 	foundLocked := map[string]bool{}
 	var leaks []hit
 	for _, h := range unlocked {
-		if h.n.class != mustHide {
-			continue
-		}
-		if !h.r.secure() {
-			leaks = append(leaks, h)
-		}
 		for name, b := range stored {
 			if h.r.secure() && bytes.Equal(h.n.b, b) {
 				foundLocked[name] = true
 			}
+		}
+		if h.n.class == mustHide && !h.r.secure() {
+			leaks = append(leaks, h)
 		}
 	}
 	if len(leaks) > 0 {
@@ -780,7 +832,7 @@ func TestNoSecretInMemoryAfterLock(t *testing.T) {
 	a.run(t, "", "lock")
 	locked, st := scanMemory(t, a.pid, ns.list)
 	report("locked", locked, st)
-	leaks = slices.DeleteFunc(locked, func(h hit) bool { return h.n.class != mustHide })
+	leaks = slices.DeleteFunc(locked, func(h hit) bool { return h.n.class != mustHide && h.n.class != forwardedClear })
 	if len(leaks) > 0 {
 		t.Errorf("LEAK: after lock, %d copies of secrets in memory:\n%s", len(leaks), summarise(leaks))
 	}
