@@ -41,8 +41,9 @@ EXAMPLE_GO    ?= bin/example-go-bot
 test-bins: build
 	$(GO) build -o $(FAKEVENUE) ./internal/fakevenue
 	$(GO) build -o $(EXAMPLE_GO) ./examples/go
+	$(GO) build -o bin/fakeexchange ./internal/fakeexchange/cmd/fakeexchange
 
-CLIENT_TEST_ENV = KEYWARD_VERIFY=off KEYWARD_BIN=$(CURDIR)/$(BIN) FAKEVENUE_BIN=$(CURDIR)/$(FAKEVENUE) EXAMPLE_GO_BIN=$(CURDIR)/$(EXAMPLE_GO) GORACE=atexit_sleep_ms=10
+CLIENT_TEST_ENV = KEYWARD_VERIFY=off KEYWARD_BIN=$(CURDIR)/$(BIN) FAKEVENUE_BIN=$(CURDIR)/$(FAKEVENUE) EXAMPLE_GO_BIN=$(CURDIR)/$(EXAMPLE_GO) FAKEEXCHANGE_BIN=$(CURDIR)/bin/fakeexchange GORACE=atexit_sleep_ms=10
 
 ## test-python: the Python client's tests against the real agent and the fake
 ## venue; the requests adapter again under Debian's python3 with python3-requests

@@ -50,10 +50,11 @@ export function base64(secret) {
  * The args of a sign (or forward) request.
  * @param {string} credential
  * @param {{method: string, url: string, headers?: Record<string,string>, body?: string}} req
+ * @param {string} [op] the operation, for the messages
  */
-export function requestArgs(credential, req) {
-  if (!credential) throw new BadRequestError('keyward: sign needs a credential name');
-  if (!req || typeof req.url !== 'string') throw new BadRequestError('keyward: sign needs a request with a url');
+export function requestArgs(credential, req, op = 'sign') {
+  if (!credential) throw new BadRequestError(`keyward: ${op} needs a credential name`);
+  if (!req || typeof req.url !== 'string') throw new BadRequestError(`keyward: ${op} needs a request with a url`);
   const args = { credential, method: String(req.method || 'GET').toUpperCase(), url: req.url };
   if (req.headers && Object.keys(req.headers).length > 0) {
     args.headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [String(k), String(v)]));
@@ -62,6 +63,89 @@ export function requestArgs(credential, req) {
     args.body = typeof req.body === 'string' ? req.body : Buffer.from(req.body).toString('utf8');
   }
   return args;
+}
+
+/**
+ * How long a client waits for a forward reply beyond the timeout it gave
+ * the agent, so that the agent's own answer (an UpstreamError that says
+ * whether the request was sent) arrives before the client gives up.
+ */
+export const FORWARD_GRACE_MS = 5000;
+const FORWARD_TIMEOUT_MAX_MS = 120000; // the agent's cap on timeout_ms
+
+/**
+ * The venue's answer to a forwarded request. `body` is the body's bytes as
+ * the venue sent them (a Content-Encoding is not undone: a caller that asks
+ * for one decodes it). `headers` joins a repeated field with ", ",
+ * Set-Cookie with a newline; header() looks one up whatever its case. A
+ * venue's own error (a 400, a 429) is a response like any other.
+ */
+export class ForwardResponse {
+  /**
+   * @param {number} status
+   * @param {Record<string, string>} headers
+   * @param {Buffer} body
+   */
+  constructor(status, headers, body) {
+    this.status = status;
+    this.headers = headers;
+    this.body = body;
+  }
+
+  /**
+   * Decodes a forward result.
+   * @param {unknown} result
+   */
+  static fromResult(result) {
+    if (result === null || typeof result !== 'object') throw new ProtocolError("keyward: the agent's forward reply is not an object");
+    const { status, headers = {}, body = '', body_encoding: encoding = '' } = /** @type {any} */ (result);
+    if (!Number.isInteger(status) || status < 100 || status > 999) throw new ProtocolError("keyward: the agent's forward reply has no valid status");
+    if (headers === null || typeof headers !== 'object' || Array.isArray(headers) || Object.values(headers).some((v) => typeof v !== 'string') || typeof body !== 'string') {
+      throw new ProtocolError("keyward: the agent's forward reply is malformed");
+    }
+    let bytes;
+    if (encoding === 'base64') {
+      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body) || body.length % 4 !== 0) throw new ProtocolError('keyward: the agent sent a forwarded body that is not base64');
+      bytes = Buffer.from(body, 'base64');
+    } else if (encoding === '' || encoding === undefined || encoding === null) {
+      bytes = Buffer.from(body, 'utf8');
+    } else {
+      throw new ProtocolError(`keyward: the agent sent a body_encoding this client does not know: ${JSON.stringify(String(encoding).slice(0, 32))}`);
+    }
+    return new ForwardResponse(status, { ...headers }, bytes);
+  }
+
+  /** True for a 2xx status. */
+  get ok() {
+    return this.status >= 200 && this.status < 300;
+  }
+
+  /**
+   * The value of the header field name, compared without case.
+   * @param {string} name
+   */
+  header(name) {
+    const want = name.toLowerCase();
+    for (const [k, v] of Object.entries(this.headers)) if (k.toLowerCase() === want) return v;
+    return undefined;
+  }
+
+  /** The body as text, in the Content-Type's charset (UTF-8 without one). */
+  text() {
+    const m = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(this.header('Content-Type') ?? '');
+    let decoder;
+    try {
+      decoder = new TextDecoder(m ? m[1] : 'utf-8');
+    } catch {
+      decoder = new TextDecoder('utf-8');
+    }
+    return decoder.decode(this.body);
+  }
+
+  /** The body parsed as JSON (a SyntaxError if it is not JSON). */
+  json() {
+    return JSON.parse(this.text());
+  }
 }
 
 /** One socket and the calls waiting on it. */
@@ -259,11 +343,29 @@ export class Client {
   }
 
   /**
-   * Forward mode: the agent sends the request itself. Agents of protocol
-   * version 1 have no `forward` operation yet and answer UnsupportedError.
+   * Forward mode: the agent sends the request itself, with the credential's
+   * authentication added, and resolves with the venue's response; the bot
+   * never holds a signature, a key header or a secret. The URL must be
+   * https to one of the credential's hosts; the agent follows no redirect.
+   * A venue's own error (a 400, a 429) is a response, not a rejection.
+   *
+   * `timeout` (ms; default the client's) bounds the agent's whole exchange
+   * with the venue: it goes to the agent as timeout_ms (capped there at
+   * 120 s) and the call waits a few seconds longer for the agent's answer;
+   * 0 waits for ever and lets the agent use its default (30 s). Rejects
+   * with UpstreamError when the venue gave no complete answer (the message
+   * says whether the request was sent), and with the agent's other errors.
+   * @param {string} credential
+   * @param {{method: string, url: string, headers?: Record<string,string>, body?: string}} req
+   * @param {{timeout?: number}} [opts]
+   * @returns {Promise<ForwardResponse>}
    */
-  forward(credential, req) {
-    return this.call('forward', requestArgs(credential, req));
+  async forward(credential, req, { timeout = this.timeout } = {}) {
+    const args = requestArgs(credential, req, 'forward');
+    if (typeof timeout !== 'number' || !(timeout >= 0)) throw new BadRequestError(`keyward: a forward timeout is a number of milliseconds, not ${timeout}`);
+    if (timeout > 0) args.timeout_ms = Math.max(1, Math.ceil(timeout));
+    const wait = timeout > 0 ? Math.min(timeout, FORWARD_TIMEOUT_MAX_MS) + FORWARD_GRACE_MS : 0;
+    return ForwardResponse.fromResult(await this.call('forward', args, { timeout: wait }));
   }
 
   // The owner's operations. Pass secrets as Buffers: the frames that
@@ -277,11 +379,24 @@ export class Client {
     await this.call('lock');
   }
 
-  add({ name, scheme, apiKey, secret, passphrase, meta }) {
+  /**
+   * Adds a credential. verify is 'auto', 'on' or 'off' (default: the
+   * agent's, off): whether the agent asks the venue what the key may do
+   * before keeping it; a key that can withdraw or transfer is refused
+   * unless allowWithdrawPermission.
+   */
+  add({ name, scheme, apiKey, secret, passphrase, meta, verify, allowWithdrawPermission }) {
     const args = { name, scheme, api_key: apiKey, secret: base64(secret) };
     if (passphrase) args.passphrase = base64(passphrase);
     if (meta) args.meta = meta;
-    return this.call('add', args);
+    if (verify) {
+      if (!['auto', 'on', 'off'].includes(verify)) throw new BadRequestError(`keyward: verify is ${JSON.stringify(verify)}: want auto, on or off`);
+      args.verify = verify;
+    }
+    if (allowWithdrawPermission) args.allow_withdraw_permission = true;
+    // The agent may ask the venue, for up to 30 s.
+    const timeout = this.timeout > 0 && (verify === 'auto' || verify === 'on') ? this.timeout + 35000 : this.timeout;
+    return this.call('add', args, { timeout });
   }
 
   async remove(name) {

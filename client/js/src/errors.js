@@ -33,6 +33,13 @@ export const WrongPassphraseError = define('WrongPassphraseError', 'wrong_passph
 export const NoVaultError = define('NoVaultError', 'no_vault');
 export const VaultError = define('VaultError', 'vault');
 export const MemlockError = define('MemlockError', 'memlock');
+// sign with a credential whose venue receives the secret itself on every
+// request (Alpaca, OANDA, bearer tokens): use forward.
+export const ForwardOnlyError = define('ForwardOnlyError', 'forward_only');
+// A forwarded request got no complete answer from the venue (unreachable,
+// TLS, timeout, too large); the message says whether it had been sent. A
+// venue's own HTTP error is a response, not this.
+export const UpstreamError = define('UpstreamError', 'upstream');
 export const BusyError = define('BusyError', 'busy');
 export const InternalError = define('InternalError', 'internal');
 // Failures on this side of the socket.
@@ -56,6 +63,8 @@ export const CODES = Object.freeze({
   no_vault: NoVaultError,
   vault: VaultError,
   memlock: MemlockError,
+  forward_only: ForwardOnlyError,
+  upstream: UpstreamError,
   busy: BusyError,
   internal: InternalError,
 });

@@ -1,4 +1,5 @@
 // Types for keyward, the Node.js client of the keyward agent (protocol/SPEC.md).
+/// <reference types="node" />
 
 export const PROTOCOL_VERSION: 1;
 export const MAX_FRAME: number;
@@ -30,7 +31,29 @@ export interface SchemeInfo {
   passphrase: 'none' | 'optional' | 'required';
   clear_secrets?: string[];
   websocket?: boolean;
+  /** The agent refuses sign with this scheme (ForwardOnlyError): use forward. */
+  forward_only?: boolean;
   meta?: Record<string, string>;
+}
+
+/** The venue's answer to a forwarded request. */
+export class ForwardResponse {
+  constructor(status: number, headers: Record<string, string>, body: Buffer);
+  /** Decodes the agent's forward result (body_encoding "base64" or UTF-8 text). */
+  static fromResult(result: unknown): ForwardResponse;
+  status: number;
+  /** A repeated field joined with ", " (Set-Cookie with a newline). */
+  headers: Record<string, string>;
+  /** The body's bytes as the venue sent them (a Content-Encoding is not undone). */
+  body: Buffer;
+  /** True for a 2xx status. */
+  readonly ok: boolean;
+  /** A header's value, compared without case. */
+  header(name: string): string | undefined;
+  /** The body as text, in the Content-Type's charset (UTF-8 without one). */
+  text(): string;
+  /** The body parsed as JSON. */
+  json(): any;
 }
 
 export interface HelloResult {
@@ -75,11 +98,28 @@ export class Client {
   status(): Promise<StatusResult>;
   list(): Promise<CredentialInfo[]>;
   sign(credential: string, req: HTTPRequest): Promise<SignedRequest>;
-  /** Forward mode: agents of protocol version 1 answer UnsupportedError. */
-  forward(credential: string, req: HTTPRequest): Promise<any>;
+  /**
+   * The agent sends the request with the credential's authentication and
+   * resolves with the venue's response (a venue's 4xx is a response).
+   * timeout (ms, default the client's; 0: the agent's default) goes to the
+   * agent as timeout_ms. Rejects with UpstreamError when the venue gave no
+   * complete answer.
+   */
+  forward(credential: string, req: HTTPRequest, opts?: { timeout?: number }): Promise<ForwardResponse>;
   unlock(passphrase: SecretInput): Promise<{ credentials: number }>;
   lock(): Promise<void>;
-  add(args: { name: string; scheme: string; apiKey: string; secret: SecretInput; passphrase?: SecretInput; meta?: Record<string, string> }): Promise<CredentialInfo>;
+  add(args: {
+    name: string;
+    scheme: string;
+    apiKey: string;
+    secret: SecretInput;
+    passphrase?: SecretInput;
+    meta?: Record<string, string>;
+    /** Ask the venue what the key may do before keeping it (default: off). */
+    verify?: 'auto' | 'on' | 'off';
+    /** Keep a key the venue says can withdraw or transfer (refused otherwise). */
+    allowWithdrawPermission?: boolean;
+  }): Promise<CredentialInfo>;
   remove(name: string): Promise<void>;
   passwd(passphrase: SecretInput, newPassphrase: SecretInput): Promise<void>;
   close(): void;
@@ -88,9 +128,15 @@ export class Client {
 export function defaultSocketPath(uid?: number, runtimeDir?: string): string;
 export function socketPath(): string;
 
-/** Makes a ccxt exchange sign through the agent; returns the same exchange. */
-export function ccxt<E extends object>(exchange: E, opts: { credential: string; socket?: string; client?: Client }): E;
+export type Mode = 'auto' | 'sign' | 'forward';
+/**
+ * Makes a ccxt exchange sign (or, in forward mode, send) through the agent;
+ * returns the same exchange. mode 'auto' (default) signs, and forwards with
+ * a credential the agent will only forward with (Alpaca).
+ */
+export function ccxt<E extends object>(exchange: E, opts: { credential: string; socket?: string; client?: Client; mode?: Mode }): E;
 export const VENUES: Readonly<Record<string, { scheme: string }>>;
+export const MODES: readonly Mode[];
 
 export class KeywardError extends Error {
   constructor(message: string, code?: string);
@@ -110,6 +156,10 @@ export class WrongPassphraseError extends KeywardError {}
 export class NoVaultError extends KeywardError {}
 export class VaultError extends KeywardError {}
 export class MemlockError extends KeywardError {}
+/** sign with a credential whose venue receives the secret itself: use forward. */
+export class ForwardOnlyError extends KeywardError {}
+/** A forwarded request got no complete answer from the venue; the message says whether it was sent. */
+export class UpstreamError extends KeywardError {}
 export class BusyError extends KeywardError {}
 export class InternalError extends KeywardError {}
 export class AgentUnreachableError extends KeywardError {
@@ -124,7 +174,9 @@ export function errorFromWire(err: unknown): KeywardError;
 
 declare const keyward: {
   Client: typeof Client;
+  ForwardResponse: typeof ForwardResponse;
   ccxt: typeof ccxt;
+  MODES: typeof MODES;
   VENUES: typeof VENUES;
   PROTOCOL_VERSION: typeof PROTOCOL_VERSION;
   PLACEHOLDER_API_KEY: string;
@@ -145,6 +197,8 @@ declare const keyward: {
   NoVaultError: typeof NoVaultError;
   VaultError: typeof VaultError;
   MemlockError: typeof MemlockError;
+  ForwardOnlyError: typeof ForwardOnlyError;
+  UpstreamError: typeof UpstreamError;
   BusyError: typeof BusyError;
   InternalError: typeof InternalError;
   AgentUnreachableError: typeof AgentUnreachableError;

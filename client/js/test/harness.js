@@ -1,8 +1,10 @@
-// Real processes for the tests: a `keyward agent` over a fresh vault and the
-// fake Binance venue (internal/fakevenue). No mocks of the agent.
+// Real processes for the tests: a `keyward agent` over a fresh vault, the
+// fake Binance venue (internal/fakevenue) and the fake exchange of every
+// venue (internal/fakeexchange/cmd/fakeexchange). No mocks of the agent.
 //
-// KEYWARD_BIN names the keyward binary and FAKEVENUE_BIN the fake venue
-// (`make test-js` builds both into bin/); they default to bin/ in the repo.
+// KEYWARD_BIN names the keyward binary, FAKEVENUE_BIN the fake venue and
+// FAKEEXCHANGE_BIN the fake exchange (`make test-js` builds them into bin/);
+// they default to bin/ in the repo.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createHmac, timingSafeEqual } from 'node:crypto';
@@ -26,13 +28,14 @@ function binary(env, name) {
   try {
     accessSync(p, constants.X_OK);
   } catch {
-    throw new Error(`${name}: no executable at ${p}: run \`make build\` and \`go build -o bin/fakevenue ./internal/fakevenue\` (make test-js does both), or set ${env}`);
+    throw new Error(`${name}: no executable at ${p}: run \`make test-bins\` (make test-js does), or set ${env}`);
   }
   return p;
 }
 
 export const keywardBin = () => binary('KEYWARD_BIN', 'keyward');
 export const fakevenueBin = () => binary('FAKEVENUE_BIN', 'fakevenue');
+export const fakeexchangeBin = () => binary('FAKEEXCHANGE_BIN', 'fakeexchange');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -148,6 +151,82 @@ export class FakeVenue {
     }
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * internal/fakeexchange on 127.0.0.1: every venue's host names behind one
+ * TLS listener with a certificate from its own CA, checking each
+ * authenticated request by the venue's own rules. A credential reaches it
+ * with meta() (connect_to and ca_file).
+ */
+export class FakeExchange {
+  /** @param {Array<{venue: string, api_key: string, secret: string, passphrase?: string, permissions?: object}>} accounts */
+  static async start(accounts) {
+    const x = new FakeExchange();
+    x.dir = mkdtempSync(path.join(os.tmpdir(), 'kwjs-fx-'));
+    const accountsFile = path.join(x.dir, 'accounts.json');
+    writeFileSync(accountsFile, JSON.stringify(accounts), { mode: 0o600 });
+    x.logPath = path.join(x.dir, 'fakeexchange.log');
+    const log = openSync(x.logPath, 'a');
+    x.proc = spawn(fakeexchangeBin(), ['--accounts', accountsFile], { stdio: ['ignore', 'pipe', log] });
+    closeSync(log);
+    x.exited = new Promise((resolve) => x.proc.once('exit', resolve));
+    const rl = createInterface({ input: x.proc.stdout });
+    const line = await new Promise((resolve, reject) => {
+      rl.once('line', resolve);
+      x.proc.once('exit', (code) => reject(new Error(`fakeexchange exited (${code}) before serving: ${x.logs()}`)));
+    });
+    rl.close();
+    const ready = JSON.parse(line);
+    x.addr = ready.addr;
+    x.caFile = ready.ca_file;
+    x.hosts = ready.hosts;
+    return x;
+  }
+
+  /** The credential metadata that points the agent at this exchange. */
+  meta() {
+    return { connect_to: this.addr, ca_file: this.caFile };
+  }
+
+  logs() {
+    try {
+      return readFileSync(this.logPath, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  /** The authenticated requests the exchange logged, with its verdict ("verified": "true" or "false"). */
+  seen() {
+    const out = [];
+    for (const line of this.logs().split('\n')) {
+      const fields = {};
+      for (const m of line.matchAll(/(\w+)=("(?:[^"\\]|\\.)*"|\S*)/g)) fields[m[1]] = m[2].startsWith('"') ? JSON.parse(m[2]) : m[2];
+      if (fields.msg === 'fakeexchange: signed request') out.push(fields);
+    }
+    return out;
+  }
+
+  async stop() {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) {
+      this.proc.kill('SIGINT');
+      await this.exited;
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A loopback TCP port nothing listens on (bound, then released). */
+export function closedPort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 /** Runs a node script with env; resolves with {code, stdout, stderr}. */

@@ -1,8 +1,8 @@
 """keyward: a standard-library-only client for the keyward agent.
 
 A trading bot asks the agent, over a Unix socket, to sign its exchange
-requests; it never holds an API secret. The protocol is protocol/SPEC.md
-in the keyward repository.
+requests, or to send them itself (forward mode); it never holds an API
+secret. The protocol is protocol/SPEC.md in the keyward repository.
 
     import keyward
 
@@ -10,9 +10,13 @@ in the keyward repository.
         signed = kw.sign("binance-main", "GET",
                          "https://api.binance.com/api/v3/account")
         # send signed.method, signed.url, signed.headers, signed.body
+        r = kw.forward("alpaca-paper", "GET",
+                       "https://paper-api.alpaca.markets/v2/account")
+        print(r.status, r.json())
 
 Errors are typed by the agent's error code: ``LockedError``,
-``DeniedError``, ``UnknownCredentialError``, ... all subclasses of
+``DeniedError``, ``UnknownCredentialError``, ``ForwardOnlyError``,
+``UpstreamError``, ... all subclasses of
 ``KeywardError`` with a ``code`` attribute. ``keyward.aio`` has the asyncio
 client; ``keyward.requests_adapter`` a transport adapter for requests.
 """
@@ -29,6 +33,7 @@ from .errors import (
     ConnectionLostError,
     DeniedError,
     ExistsError,
+    ForwardOnlyError,
     InternalError,
     KeywardError,
     KeywardTimeoutError,
@@ -38,10 +43,11 @@ from .errors import (
     ProtocolError,
     UnknownCredentialError,
     UnsupportedError,
+    UpstreamError,
     VaultError,
     WrongPassphraseError,
 )
-from .wire import PROTOCOL_VERSION, SignedRequest, default_socket_path, socket_path
+from .wire import PROTOCOL_VERSION, ForwardResponse, SignedRequest, default_socket_path, socket_path
 
 __version__ = "0.1.0"
 
@@ -58,6 +64,8 @@ __all__ = [
     "ConnectionLostError",
     "DeniedError",
     "ExistsError",
+    "ForwardOnlyError",
+    "ForwardResponse",
     "InternalError",
     "KeywardError",
     "KeywardTimeoutError",
@@ -68,6 +76,7 @@ __all__ = [
     "SignedRequest",
     "UnknownCredentialError",
     "UnsupportedError",
+    "UpstreamError",
     "VaultError",
     "WrongPassphraseError",
     "default_socket_path",

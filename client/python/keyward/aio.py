@@ -3,6 +3,7 @@ as coroutines, pipelined on one connection per client.
 
     async with keyward.aio.AsyncClient() as kw:
         signed = await kw.sign("binance-main", "GET", "https://api.binance.com/api/v3/account")
+        r = await kw.forward("alpaca-paper", "GET", "https://paper-api.alpaca.markets/v2/account")
 
 A reader task matches replies to waiting futures by id, so any number of
 tasks may await calls at once. If the connection breaks, calls in flight
@@ -25,7 +26,7 @@ from .errors import (
     KeywardTimeoutError,
     error_from_wire,
 )
-from .wire import SignedRequest
+from .wire import ForwardResponse, SignedRequest
 
 _SECRET_OPS = frozenset(("unlock", "add", "passwd"))
 
@@ -181,9 +182,16 @@ class AsyncClient:
         url: str,
         headers: Optional[Mapping[str, str]] = None,
         body: Union[str, bytes, None] = None,
-    ) -> Dict[str, Any]:
-        """Forward mode; agents of this version answer UnsupportedError."""
-        return await self.call("forward", wire.request_args(credential, method, url, headers, body))
+        timeout: Optional[float] = -1.0,
+    ) -> ForwardResponse:
+        """Has the agent send the request and returns the venue's response;
+        see :meth:`keyward.Client.forward`. timeout is in seconds: negative
+        (the default) means the client's, None none (the agent's default)."""
+        if timeout is not None and timeout < 0:
+            timeout = self.timeout
+        args = wire.forward_args(credential, method, url, headers, body, timeout)
+        wait = None if timeout is None else min(timeout, 120.0) + wire.FORWARD_GRACE
+        return ForwardResponse.from_result(await self.call("forward", args, wait))
 
     async def unlock(self, passphrase: Union[str, bytes, bytearray]) -> Dict[str, Any]:
         return await self.call("unlock", {"passphrase": wire.b64(passphrase)}, timeout=None)
@@ -199,8 +207,16 @@ class AsyncClient:
         secret: Union[str, bytes, bytearray],
         passphrase: Union[str, bytes, bytearray, None] = None,
         meta: Optional[Mapping[str, str]] = None,
+        *,
+        verify: Optional[str] = None,
+        allow_withdraw_permission: bool = False,
     ) -> Dict[str, Any]:
-        return await self.call("add", wire.add_args(name, scheme, api_key, secret, passphrase, meta))
+        """Adds a credential; see :meth:`keyward.Client.add`."""
+        args = wire.add_args(name, scheme, api_key, secret, passphrase, meta, verify, allow_withdraw_permission)
+        wait: Optional[float] = self.timeout
+        if verify in ("auto", "on") and wait is not None:
+            wait += 35.0  # the agent may ask the venue, for up to 30 s
+        return await self.call("add", args, wait)
 
     async def remove(self, name: str) -> None:
         await self.call("remove", {"name": name})

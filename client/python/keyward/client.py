@@ -26,7 +26,7 @@ from .errors import (
     KeywardTimeoutError,
     error_from_wire,
 )
-from .wire import SignedRequest
+from .wire import ForwardResponse, SignedRequest
 
 #: "Use the client's timeout" (None means no timeout at all).
 _DEFAULT: Any = object()
@@ -257,13 +257,28 @@ class Client:
         headers: Optional[Mapping[str, str]] = None,
         body: Union[str, bytes, None] = None,
         timeout: Optional[float] = _DEFAULT,
-    ) -> Dict[str, Any]:
-        """Asks the agent to send the request itself (forward mode).
+    ) -> ForwardResponse:
+        """Has the agent send the request itself with credential's
+        authentication added, and returns the venue's response.
 
-        Agents of this protocol version have no ``forward`` operation yet:
-        they answer :class:`UnsupportedError`, which this raises as is.
+        The bot never holds a signature, a key header or a secret. The URL
+        must be https to one of the credential's hosts; the agent follows no
+        redirect (a 3xx comes back as it came). A venue's own error (a 400, a
+        429) is a :class:`ForwardResponse` like any other, not an exception.
+
+        ``timeout`` (seconds; default the client's) bounds the agent's whole
+        exchange with the venue: it goes to the agent as ``timeout_ms`` (the
+        agent caps it at 120 s), and this call waits a few seconds longer
+        for the agent's answer. None waits for ever and lets the agent use
+        its own default (30 s). Raises :class:`UpstreamError` when the venue
+        gave no complete answer (its message says whether the request was
+        sent), and the agent's other typed errors.
         """
-        return self.call("forward", wire.request_args(credential, method, url, headers, body), timeout)
+        if timeout is _DEFAULT:
+            timeout = self.timeout
+        args = wire.forward_args(credential, method, url, headers, body, timeout)
+        wait = None if timeout is None else min(timeout, 120.0) + wire.FORWARD_GRACE
+        return ForwardResponse.from_result(self.call("forward", args, wait))
 
     # The owner's operations. Python cannot wipe a str: pass secrets as
     # bytearray where you can; the frame that carried them is wiped.
@@ -282,8 +297,19 @@ class Client:
         secret: Union[str, bytes, bytearray],
         passphrase: Union[str, bytes, bytearray, None] = None,
         meta: Optional[Mapping[str, str]] = None,
+        *,
+        verify: Optional[str] = None,
+        allow_withdraw_permission: bool = False,
     ) -> Dict[str, Any]:
-        return self.call("add", wire.add_args(name, scheme, api_key, secret, passphrase, meta))
+        """Adds a credential. verify is "auto", "on" or "off" (None: the
+        agent's default, off): whether the agent asks the venue what the key
+        may do before keeping it; a key that can withdraw or transfer is
+        refused unless allow_withdraw_permission."""
+        args = wire.add_args(name, scheme, api_key, secret, passphrase, meta, verify, allow_withdraw_permission)
+        wait: Optional[float] = self.timeout
+        if verify in ("auto", "on") and wait is not None:
+            wait += 35.0  # the agent may ask the venue, for up to 30 s
+        return self.call("add", args, wait)
 
     def remove(self, name: str) -> None:
         self.call("remove", {"name": name})

@@ -109,6 +109,26 @@ class MemlockError(KeywardError):
     code = "memlock"
 
 
+class ForwardOnlyError(KeywardError):
+    """The credential's venue receives the secret itself on every request
+    (Alpaca's secret key, OANDA's and other bearer tokens), so the agent will
+    not hand a signed request to the bot: use ``forward`` instead of
+    ``sign``. ``hello`` marks such schemes ``"forward_only": true``."""
+
+    code = "forward_only"
+
+
+class UpstreamError(KeywardError):
+    """A forwarded request got no complete answer from the venue: it could
+    not be reached, TLS was refused, it timed out, or its response was too
+    large. The message says whether the request had been sent, in which
+    case the venue may have acted on it: check (e.g. the open orders) before
+    sending an order again. A venue's own HTTP error (a 400, a 429) is not
+    this error but a normal response."""
+
+    code = "upstream"
+
+
 class BusyError(KeywardError):
     """The agent is at its connection limit; retry later."""
 
@@ -169,6 +189,8 @@ CODES: Dict[str, Type[KeywardError]] = {
     "no_vault": NoVaultError,
     "vault": VaultError,
     "memlock": MemlockError,
+    "forward_only": ForwardOnlyError,
+    "upstream": UpstreamError,
     "busy": BusyError,
     "internal": InternalError,
 }

@@ -1,12 +1,14 @@
 """The keyward wire format (protocol/SPEC.md), shared by the threaded and
-the asyncio clients: the socket path rules, frames, request arguments and
-the signed-request type. It does no I/O.
+the asyncio clients: the socket path rules, frames, request arguments, the
+signed-request and the forwarded-response types. It does no I/O.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import math
 import os
 import struct
 from dataclasses import dataclass, field
@@ -117,16 +119,88 @@ class SignedRequest:
         return {"method": self.method, "url": self.url, "headers": dict(self.headers), "body": self.body}
 
 
+@dataclass(frozen=True)
+class ForwardResponse:
+    """The venue's answer to a forwarded request (the ``forward`` result).
+
+    ``body`` is the body's bytes as the venue sent them (the agent does not
+    undo a ``Content-Encoding``: a caller that sends ``Accept-Encoding``
+    decodes the body itself). ``headers`` joins a repeated field with
+    ``", "``, ``Set-Cookie`` with a newline; :meth:`header` looks a field up
+    whatever its case. A venue's own error (a 400, a 429) is a response like
+    any other: check ``status``.
+    """
+
+    status: int
+    headers: Dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    @classmethod
+    def from_result(cls, result: Any) -> "ForwardResponse":
+        if not isinstance(result, dict):
+            raise ProtocolError("keyward: the agent's forward reply is not an object")
+        status = result.get("status")
+        if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 999:
+            raise ProtocolError("keyward: the agent's forward reply has no valid status")
+        headers = result.get("headers") or {}
+        text = result.get("body") or ""
+        encoding = result.get("body_encoding") or ""
+        if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()) or not isinstance(text, str):
+            raise ProtocolError("keyward: the agent's forward reply is malformed")
+        if encoding == "base64":
+            try:
+                body = base64.b64decode(text.encode("ascii"), validate=True)
+            except (binascii.Error, UnicodeEncodeError):
+                raise ProtocolError("keyward: the agent sent a forwarded body that is not base64") from None
+        elif encoding == "":
+            body = text.encode("utf-8")
+        else:
+            raise ProtocolError("keyward: the agent sent a body_encoding this client does not know: %r" % encoding[:32])
+        return cls(status=status, headers={str(k): v for k, v in headers.items()}, body=body)
+
+    def header(self, name: str, default: Optional[str] = None) -> Optional[str]:
+        """The value of the header field name, compared without case."""
+        want = name.lower()
+        for k, v in self.headers.items():
+            if k.lower() == want:
+                return v
+        return default
+
+    @property
+    def ok(self) -> bool:
+        """True for a 2xx status."""
+        return 200 <= self.status < 300
+
+    @property
+    def text(self) -> str:
+        """The body as text, in the Content-Type's charset (UTF-8 without
+        one); undecodable bytes are replaced."""
+        charset = "utf-8"
+        for part in (self.header("Content-Type") or "").split(";")[1:]:
+            k, _, v = part.strip().partition("=")
+            if k.strip().lower() == "charset" and v.strip():
+                charset = v.strip().strip('"')
+        try:
+            return self.body.decode(charset, errors="replace")
+        except LookupError:
+            return self.body.decode("utf-8", errors="replace")
+
+    def json(self, **kwargs: Any) -> Any:
+        """The body parsed as JSON (ValueError if it is not JSON)."""
+        return json.loads(self.body, **kwargs)
+
+
 def request_args(
     credential: str,
     method: str,
     url: str,
     headers: Optional[Mapping[str, str]] = None,
     body: Union[str, bytes, None] = None,
+    op: str = "sign",
 ) -> Dict[str, Any]:
     """The args of a ``sign`` (or ``forward``) request."""
     if not credential:
-        raise BadRequestError("keyward: sign needs a credential name")
+        raise BadRequestError("keyward: %s needs a credential name" % op)
     args: Dict[str, Any] = {"credential": credential, "method": method.upper(), "url": url}
     if headers:
         args["headers"] = {str(k): str(v) for k, v in headers.items()}
@@ -135,9 +209,38 @@ def request_args(
             try:
                 body = bytes(body).decode("utf-8")
             except UnicodeDecodeError:
-                raise BadRequestError("keyward: the request body must be UTF-8 text to be signed") from None
+                raise BadRequestError("keyward: the request body must be UTF-8 text to be %s" % (
+                    "signed" if op == "sign" else "forwarded")) from None
         args["body"] = body
     return args
+
+
+#: What a client waits for a forward reply beyond the timeout it gave the
+#: agent, so that the agent's own answer (an UpstreamError that says
+#: whether the request was sent) arrives before the client gives up.
+FORWARD_GRACE = 5.0
+
+
+def forward_args(
+    credential: str,
+    method: str,
+    url: str,
+    headers: Optional[Mapping[str, str]] = None,
+    body: Union[str, bytes, None] = None,
+    timeout: Optional[float] = None,
+) -> Dict[str, Any]:
+    """The args of a ``forward`` request; timeout (seconds) becomes
+    ``timeout_ms``, which bounds the agent's exchange with the venue."""
+    args = request_args(credential, method, url, headers, body, op="forward")
+    if timeout is not None:
+        if timeout <= 0:
+            raise BadRequestError("keyward: a forward timeout must be positive, not %r" % (timeout,))
+        args["timeout_ms"] = max(1, int(math.ceil(timeout * 1000)))
+    return args
+
+
+#: The verify modes of ``add`` (protocol/SPEC.md).
+VERIFY_MODES = ("auto", "on", "off")
 
 
 def add_args(
@@ -147,12 +250,20 @@ def add_args(
     secret: Union[str, bytes, bytearray],
     passphrase: Union[str, bytes, bytearray, None] = None,
     meta: Optional[Mapping[str, str]] = None,
+    verify: Optional[str] = None,
+    allow_withdraw_permission: bool = False,
 ) -> Dict[str, Any]:
     args: Dict[str, Any] = {"name": name, "scheme": scheme, "api_key": api_key, "secret": b64(secret)}
     if passphrase:
         args["passphrase"] = b64(passphrase)
     if meta:
         args["meta"] = dict(meta)
+    if verify:
+        if verify not in VERIFY_MODES:
+            raise BadRequestError("keyward: verify is %r: want one of %s" % (verify, ", ".join(VERIFY_MODES)))
+        args["verify"] = verify
+    if allow_withdraw_permission:
+        args["allow_withdraw_permission"] = True
     return args
 
 
