@@ -239,6 +239,9 @@ func statusCommand() *command {
 			if st.AuditError != "" {
 				fmt.Fprintf(w, "audit error:\t%s\n", st.AuditError)
 			}
+			for _, c := range st.Clocks {
+				fmt.Fprintf(w, "clock %s:\t%+d ms ±%d (%s, %s ago)\n", c.Host, c.OffsetMS, c.UncertaintyMS, c.Source, time.Since(c.MeasuredAt).Round(time.Second))
+			}
 			if st.RotationDue > 0 {
 				fmt.Fprintf(w, "keys to rotate:\t%d (older than their rotation period; see `keyward list`)\n", st.RotationDue)
 			}
