@@ -113,3 +113,27 @@ func BenchmarkEchoRoundTrip(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAgentSign is the agent's own work on a signature, without the
+// socket: the policy, the keyring, the scheme and the audit record.
+func BenchmarkAgentSign(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "vault")
+	if err := vault.Create(path, []byte(agenttest.Passphrase), cheapKDF); err != nil {
+		b.Fatal(err)
+	}
+	a := New(Config{VaultPath: path, OwnerUID: uint32(os.Getuid())})
+	b.Cleanup(a.Close)
+	ctx := selfContext()
+	if _, err := a.Unlock(ctx, protocol.UnlockArgs{Passphrase: protocol.Secret(agenttest.Passphrase)}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := a.Add(ctx, protocol.AddArgs{Name: "main", Scheme: "binance", APIKey: "bench-key", Secret: protocol.Secret("bench-secret-not-a-real-key-0123456789abcdef")}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.Sign(ctx, signArgs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

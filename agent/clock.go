@@ -74,14 +74,21 @@ func (b *clockBook) fromDate(host string, h http.Header, sent, received time.Tim
 	// Date is truncated to the second: the venue's time lies in
 	// [d, d+1s), so its middle is the estimate.
 	venue := d.Add(500 * time.Millisecond)
+	off := protocol.ClockOffset{Host: host, OffsetMS: venue.Sub(mid).Milliseconds(),
+		UncertaintyMS: (500*time.Millisecond + rtt/2).Milliseconds(), Source: "date", MeasuredAt: received.UTC()}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	e := b.entryLocked(host)
 	if e.off.Source == "server_time" && received.Sub(e.off.MeasuredAt) < serverTimeFresh {
-		return
+		// A fresh, finer measurement stands, unless the Date header
+		// contradicts it (a clock stepped since): then the Date header
+		// is the better guess, and the time endpoint is asked again.
+		if abs(off.OffsetMS-e.off.OffsetMS) <= off.UncertaintyMS+e.off.UncertaintyMS+500 {
+			return
+		}
+		e.probedAt = time.Time{}
 	}
-	e.off = protocol.ClockOffset{Host: host, OffsetMS: venue.Sub(mid).Milliseconds(),
-		UncertaintyMS: (500*time.Millisecond + rtt/2).Milliseconds(), Source: "date", MeasuredAt: received.UTC()}
+	e.off = off
 }
 
 // fromServerTime records the offset a venue's time endpoint gave.
@@ -126,4 +133,11 @@ func (b *clockBook) list() []protocol.ClockOffset {
 	}
 	slices.SortFunc(out, func(x, y protocol.ClockOffset) int { return strings.Compare(x.Host, y.Host) })
 	return out
+}
+
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
 }

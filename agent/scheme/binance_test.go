@@ -93,7 +93,7 @@ func binanceCredFrom(t testing.TB, k binanceKey) binanceCred {
 		require.NoError(t, err)
 		cred.pub = pk.(*rsa.PrivateKey).Public()
 	case KeyEd25519:
-		cred.pub = ed25519.NewKeyFromSeed(c.Secret).Public()
+		cred.pub = ed25519.PrivateKey(c.Secret).Public()
 	}
 	return cred
 }
@@ -484,7 +484,7 @@ func TestBinanceCheck(t *testing.T) {
 				require.NoError(t, err, form)
 				assert.Equal(t, want, c.KeyType, form)
 				if want == KeyEd25519 {
-					assert.Len(t, c.Secret, ed25519.SeedSize)
+					assert.Len(t, c.Secret, ed25519.PrivateKeySize, "stored as seed || public key")
 				} else {
 					_, err := x509.ParsePKCS8PrivateKey(c.Secret)
 					assert.NoError(t, err, "stored as PKCS#8 DER")
@@ -775,3 +775,19 @@ func benchmarkBinanceKey(b *testing.B, kt string) {
 
 func BenchmarkBinanceSignRSA(b *testing.B)     { benchmarkBinanceKey(b, "rsa") }
 func BenchmarkBinanceSignEd25519(b *testing.B) { benchmarkBinanceKey(b, "ed25519") }
+
+// TestEd25519SeedFromOlderVaultsStillSigns: vaults written before the
+// 64-byte form hold the 32-byte seed; both sign identically.
+func TestEd25519SeedFromOlderVaultsStillSigns(t *testing.T) {
+	_, priv, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	msg := []byte("symbol=BTCUSDT&timestamp=1")
+	full, err := signEd25519(priv, msg)
+	require.NoError(t, err)
+	seedOnly, err := signEd25519(priv.Seed(), msg)
+	require.NoError(t, err)
+	assert.Equal(t, full, seedOnly)
+	assert.True(t, ed25519.Verify(priv.Public().(ed25519.PublicKey), msg, full))
+	_, err = signEd25519(priv[:40], msg)
+	assert.ErrorContains(t, err, "40 bytes")
+}

@@ -108,7 +108,7 @@ func (coinbase) Check(k Key) (Checked, error) {
 		if k.APIKey == "" {
 			return Checked{}, badRequest("coinbase: the API key must be the CDP key's id or name (organizations/…/apiKeys/…)")
 		}
-		return Checked{KeyType: KeyEd25519, Secret: bytes.Clone(raw[:ed25519.SeedSize])}, nil
+		return Checked{KeyType: KeyEd25519, Secret: bytes.Clone(raw)}, nil // seed || public key, checked above
 	}
 	if strings.HasPrefix(k.APIKey, "organizations/") {
 		clear(raw)

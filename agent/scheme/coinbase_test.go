@@ -127,8 +127,8 @@ func TestCoinbaseJWTVectors(t *testing.T) {
 	v := loadCoinbaseVectors(t)
 	ed := coinbaseCheck(t, Key{APIKey: v.APIKeyName, Secret: []byte(v.EdKey)})
 	require.Equal(t, KeyEd25519, ed.KeyType)
-	require.Len(t, ed.Secret, 32)
-	edPub := ed25519.NewKeyFromSeed(ed.Secret).Public()
+	require.Len(t, ed.Secret, 64, "stored as seed || public key")
+	edPub := ed25519.PrivateKey(ed.Secret).Public()
 	for _, c := range v.EdDSA {
 		t.Run(c.Name, func(t *testing.T) {
 			in := coinbaseInput(Request{Method: c.Method, URL: c.URL, Headers: map[string]string{"authorization": "stale"}}, ed, time.Unix(v.Now, 0))
@@ -269,7 +269,7 @@ func TestCoinbaseCCXT(t *testing.T) {
 	ed := coinbaseCheck(t, Key{APIKey: coinbaseKeyName, Secret: []byte(v.EdKey)})
 	es := coinbaseCheck(t, Key{APIKey: coinbaseKeyName, Secret: ecPEM})
 	ex := coinbaseCheck(t, Key{APIKey: v.Exchange.APIKey, Secret: []byte(v.Exchange.Secret), Passphrase: []byte(v.Exchange.Passphrase)})
-	edPub := ed25519.NewKeyFromSeed(ed.Secret).Public()
+	edPub := ed25519.PrivateKey(ed.Secret).Public()
 	for i, c := range cases {
 		res := res[i]
 		require.Empty(t, res.Error, "case %d %s %s", i, c.Exchange, c.Path)

@@ -111,7 +111,7 @@ func checkPEMKeyErased(venue string, secret []byte, pkcs8Only bool, allowed []st
 	}
 	switch k := key.(type) {
 	case ed25519.PrivateKey:
-		return Checked{KeyType: typ, Secret: bytes.Clone(k.Seed())}, nil
+		return Checked{KeyType: typ, Secret: bytes.Clone(k)}, nil // seed || public key
 	default:
 		der, err := x509.MarshalPKCS8PrivateKey(k)
 		if err != nil {
@@ -165,13 +165,20 @@ func signRSA(der, msg []byte) ([]byte, error) {
 	return sig, err
 }
 
-// signEd25519 signs msg with the Ed25519 key whose seed is seed.
-func signEd25519(seed, msg []byte) ([]byte, error) {
-	if len(seed) != ed25519.SeedSize {
-		return nil, fmt.Errorf("stored Ed25519 seed is %d bytes, want %d", len(seed), ed25519.SeedSize)
-	}
+// signEd25519 signs msg with a stored Ed25519 key: the 64-byte private
+// key (seed, then public key), as Check stores it, which spares deriving
+// the public key on every signature (half the cost); or the 32-byte seed
+// alone, as vaults written before stored it.
+func signEd25519(key, msg []byte) ([]byte, error) {
 	var sig []byte
-	erase.Do(func() { sig = ed25519.Sign(ed25519.NewKeyFromSeed(seed), msg) })
+	switch len(key) {
+	case ed25519.PrivateKeySize:
+		erase.Do(func() { sig = ed25519.Sign(ed25519.PrivateKey(key), msg) })
+	case ed25519.SeedSize:
+		erase.Do(func() { sig = ed25519.Sign(ed25519.NewKeyFromSeed(key), msg) })
+	default:
+		return nil, fmt.Errorf("stored Ed25519 key is %d bytes, want %d (or a %d-byte seed)", len(key), ed25519.PrivateKeySize, ed25519.SeedSize)
+	}
 	return sig, nil
 }
 

@@ -71,7 +71,7 @@ const MethodWS = "WS"
 const (
 	KeyHMAC      = "hmac"       // a shared secret for an HMAC
 	KeyRSA       = "rsa"        // an RSA private key (stored as PKCS#8 DER)
-	KeyEd25519   = "ed25519"    // an Ed25519 private key (stored as the 32-byte seed)
+	KeyEd25519   = "ed25519"    // an Ed25519 private key (stored as seed || public key, 64 bytes; older vaults hold the 32-byte seed)
 	KeyECDSAP256 = "ecdsa-p256" // an ECDSA P-256 private key (stored as PKCS#8 DER)
 	KeySecp256k1 = "secp256k1"  // a secp256k1 private key (stored as the 32-byte scalar)
 )
