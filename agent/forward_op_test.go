@@ -249,3 +249,51 @@ func TestForwardMeasuresVenueClock(t *testing.T) {
 	require.NoError(t, err)
 	assert.InDelta(t, time.Now().Add(42*time.Second).UnixMilli(), ts, 2_000)
 }
+
+// TestForwardUnderPolicy: forward is an operation of its own in the
+// policy's grants: a bot granted only sign cannot forward, one granted
+// forward can, only to its endpoints, and each use is audited with the
+// venue's status.
+func TestForwardUnderPolicy(t *testing.T) {
+	v := newTestBinance(t)
+	src := `
+version = 1
+[[client]]
+name = "signer"
+uid = 4242
+  [[client.grant]]
+  credentials = ["main"]
+  operations = ["sign"]
+  endpoints = ["GET /api/v3/account"]
+[[client]]
+name = "forwarder"
+uid = 4343
+  [[client.grant]]
+  credentials = ["main"]
+  operations = ["forward"]
+  endpoints = ["GET /api/v3/account"]
+`
+	a, rec := policyAgent(t, src)
+	require.NoError(t, a.Remove(selfContext(), protocol.RemoveArgs{Name: "main"}))
+	_, err := a.Add(selfContext(), protocol.AddArgs{Name: "main", Scheme: "binance", APIKey: "fwd-key", Secret: protocol.Secret(testBinanceSecret), Meta: v.meta})
+	require.NoError(t, err)
+	acct := protocol.ForwardArgs{Credential: "main", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://example.com/api/v3/account"}}
+
+	_, err = a.Forward(as(4242, ""), acct)
+	assert.Equal(t, protocol.CodeDenied, protocol.CodeOf(err), "a sign grant does not let a bot forward")
+	assert.Equal(t, "deny", rec.last().Decision)
+	assert.Equal(t, protocol.OpForward, rec.last().Op)
+
+	res, err := a.Forward(as(4343, ""), acct)
+	require.NoError(t, err)
+	assert.Equal(t, 200, res.Status)
+	ev := rec.last()
+	assert.Equal(t, "allow", ev.Decision)
+	assert.Equal(t, 200, ev.Status)
+	assert.Equal(t, "/api/v3/account", ev.Path)
+
+	order := protocol.ForwardArgs{Credential: "main", HTTPRequest: protocol.HTTPRequest{Method: "POST", URL: "https://example.com/api/v3/order", Body: "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1"}}
+	_, err = a.Forward(as(4343, ""), order)
+	assert.Equal(t, protocol.CodeDenied, protocol.CodeOf(err), "an endpoint outside the grant")
+	assert.Zero(t, v.count("/api/v3/order"))
+}
