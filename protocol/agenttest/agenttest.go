@@ -287,6 +287,24 @@ func testErrors(t *testing.T, f Factory) {
 		assert.NotContains(t, err.Error(), testSecret, tc.name)
 	}
 
+	// Forward's refusals come before anything is sent, so they need no
+	// venue: the same codes in process and over the socket.
+	for _, tc := range []struct {
+		name string
+		args protocol.ForwardArgs
+		code protocol.Code
+	}{
+		{"unknown credential", protocol.ForwardArgs{Credential: "nosuch", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://api.binance.com/api/v3/account"}}, protocol.CodeUnknownCredential},
+		{"foreign host", protocol.ForwardArgs{Credential: "main", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://api.binance.com.evil.example/api/v3/account"}}, protocol.CodeDenied},
+		{"plain http", protocol.ForwardArgs{Credential: "main", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "http://api.binance.com/api/v3/account"}}, protocol.CodeBadRequest},
+		{"no credential", protocol.ForwardArgs{HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://api.binance.com/api/v3/account"}}, protocol.CodeBadRequest},
+		{"WebSocket", protocol.ForwardArgs{Credential: "main", HTTPRequest: protocol.HTTPRequest{Method: "WS", URL: "wss://api.binance.com/ws"}}, protocol.CodeUnsupported},
+		{"negative timeout", protocol.ForwardArgs{Credential: "main", TimeoutMS: -5, HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://api.binance.com/api/v3/account"}}, protocol.CodeBadRequest},
+	} {
+		_, err := a.Forward(ctx, tc.args)
+		assert.Equal(t, tc.code, code(err), "forward %s: %v", tc.name, err)
+	}
+
 	err = a.Remove(ctx, protocol.RemoveArgs{Name: "nosuch"})
 	assert.Equal(t, protocol.CodeUnknownCredential, code(err))
 }
