@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
@@ -215,4 +216,30 @@ func TestWrongKeyFormRefusedWithTheFix(t *testing.T) {
 	list, err := a.List(selfContext())
 	require.NoError(t, err)
 	assert.Empty(t, list.Credentials)
+}
+
+// TestEd25519SignsFromLockedMemory signs with an Ed25519 key held in the
+// keyring's locked pages (not Go memory): crypto/ed25519 must never be
+// handed those bytes themselves (its key cache takes a weak pointer to
+// them, a fatal error outside Go memory).
+func TestEd25519SignsFromLockedMemory(t *testing.T) {
+	a := newTestAgent(t)
+	unlocked(t, a)
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	require.NoError(t, err)
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	_, err = a.Add(selfContext(), protocol.AddArgs{Name: "ed", Scheme: "binance", APIKey: "ed-key", Secret: protocol.Secret(pemKey)})
+	require.NoError(t, err)
+	for range 3 {
+		out, err := a.Sign(selfContext(), protocol.SignArgs{Credential: "ed", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://api.binance.com/api/v3/account"}})
+		require.NoError(t, err)
+		q := strings.SplitN(out.URL, "?", 2)[1]
+		payload, sig, ok := strings.Cut(q, "&signature=")
+		require.True(t, ok)
+		raw, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(strings.ReplaceAll(strings.ReplaceAll(sig, "%2B", "+"), "%2F", "/"), "%3D", "="))
+		require.NoError(t, err)
+		assert.True(t, ed25519.Verify(pub, []byte(payload), raw))
+	}
 }

@@ -166,19 +166,19 @@ func signRSA(der, msg []byte) ([]byte, error) {
 }
 
 // signEd25519 signs msg with a stored Ed25519 key: the 64-byte private
-// key (seed, then public key), as Check stores it, which spares deriving
-// the public key on every signature (half the cost); or the 32-byte seed
+// key (seed, then public key) as Check stores it, or the 32-byte seed
 // alone, as vaults written before stored it.
+//
+// The key is always expanded from its seed into a fresh Go-memory key
+// under erase.Do, never passed to ed25519.Sign where it lies: Sign caches
+// the expanded key under a weak pointer to the key's bytes, and a weak
+// pointer into the keyring's locked (non-Go) memory is a fatal error.
 func signEd25519(key, msg []byte) ([]byte, error) {
-	var sig []byte
-	switch len(key) {
-	case ed25519.PrivateKeySize:
-		erase.Do(func() { sig = ed25519.Sign(ed25519.PrivateKey(key), msg) })
-	case ed25519.SeedSize:
-		erase.Do(func() { sig = ed25519.Sign(ed25519.NewKeyFromSeed(key), msg) })
-	default:
+	if len(key) != ed25519.PrivateKeySize && len(key) != ed25519.SeedSize {
 		return nil, fmt.Errorf("stored Ed25519 key is %d bytes, want %d (or a %d-byte seed)", len(key), ed25519.PrivateKeySize, ed25519.SeedSize)
 	}
+	var sig []byte
+	erase.Do(func() { sig = ed25519.Sign(ed25519.NewKeyFromSeed(key[:ed25519.SeedSize]), msg) })
 	return sig, nil
 }
 
