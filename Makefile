@@ -107,3 +107,11 @@ container:
 .PHONY: soak
 soak: build
 	KEYWARD_SOAK=1 KEYWARD_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 60m -v -run 'Crash|Load' ./e2e
+
+## bench: issue 9's benchmark: builds bin/keyward, then runs the agent and
+## its baselines (a bare Unix-socket echo, OpenSSH's ssh-agent) as separate
+## processes and prints the table (BENCHMARKS.md says how to read it); the
+## same table goes to bin/bench.json. About a minute; at most five.
+.PHONY: bench
+bench: build
+	$(GO) run ./internal/benchrun -keyward $(BIN) -json bin/bench.json
