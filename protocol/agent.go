@@ -123,6 +123,9 @@ func Handle(ctx context.Context, a Agent, req *Request) *Reply {
 	if err != nil {
 		return ErrorReply(req.ID, err)
 	}
+	if r, ok := result.(*HTTPRequest); ok && r != nil {
+		return &Reply{ID: req.ID, Result: appendHTTPRequest(make([]byte, 0, 64+len(r.URL)+len(r.Body)), r)}
+	}
 	raw, err := Marshal(result)
 	if err != nil {
 		return ErrorReply(req.ID, fmt.Errorf("protocol: encode %s result: %w", req.Op, err))
