@@ -2,10 +2,12 @@ package agent
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/keyward/keyward/agent/vault"
 	"github.com/keyward/keyward/client"
@@ -27,7 +29,13 @@ func benchAgent(b *testing.B) *client.Client {
 	if err := vault.Create(path, []byte(agenttest.Passphrase), cheapKDF); err != nil {
 		b.Fatal(err)
 	}
-	a := New(Config{VaultPath: path, OwnerUID: uint32(os.Getuid())})
+	// With an audit log, as the agent runs by default.
+	al, err := OpenAuditLog(filepath.Join(b.TempDir(), "audit.log"), false, time.Now, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { al.Close() })
+	a := New(Config{VaultPath: path, OwnerUID: uint32(os.Getuid()), Audit: al})
 	b.Cleanup(a.Close)
 	c, err := client.Dial(serve(b, a, ServerConfig{}))
 	if err != nil {
