@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"sync"
 	"syscall"
 
@@ -63,7 +62,6 @@ func Run(ctx context.Context, cfg RunConfig) error {
 		cfg.Log = log
 	}
 	defer memguard.Purge()
-	tuneGC()
 	// Catch every signal first: SIGHUP's default action would kill an
 	// agent that is still reading its vault.
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
@@ -242,17 +240,4 @@ func levelOf(v *slog.LevelVar) slog.Level {
 		return slog.LevelInfo
 	}
 	return v.Level()
-}
-
-// gcPercent is the agent's GOGC unless the environment sets one. Its live
-// heap is a few MiB, so Go's default (collect after 100% growth) runs a
-// collection every few MiB of garbage: hundreds a second at full signing
-// rate, each taking CPU from the bots beside it and stretching the tail of
-// their latency. Four times the heap is still tens of MiB.
-const gcPercent = 400
-
-func tuneGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
 }
