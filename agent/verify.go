@@ -149,7 +149,11 @@ func truncate(s string, n int) string {
 func checkAgentMeta(m map[string]string) error {
 	for _, k := range agentMeta {
 		if _, set := m[k]; set {
-			return protocol.Errorf(protocol.CodeBadRequest, "metadata %q is the agent's: it records it itself", k)
+			what := "what the venue says of the key (add --verify)"
+			if k == scheme.MetaKeyType {
+				what = "the key type it finds in the secret"
+			}
+			return protocol.Errorf(protocol.CodeBadRequest, "metadata %q is the agent's: it records %s", k, what)
 		}
 	}
 	return nil
