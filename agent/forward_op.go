@@ -188,18 +188,18 @@ func botHeaders(h map[string]string) map[string]string {
 // A header the scheme set replaces any case variant of it the bot sent,
 // so a venue never sees two API keys.
 func wireRequest(out scheme.Request, host string, bot map[string]string) (*forward.Request, error) {
-	rest, ok := strings.CutPrefix(out.URL, "https://")
-	if !ok {
+	u, err := url.Parse(out.URL)
+	if err != nil || u.Scheme != "https" {
 		return nil, protocol.Errorf(protocol.CodeInternal, "the scheme returned a URL that is not https")
 	}
-	authority, target, _ := strings.Cut(rest, "/")
-	if h, _, _ := strings.Cut(authority, "?"); !strings.EqualFold(hostOnly(h), host) {
+	if !strings.EqualFold(u.Hostname(), host) {
 		return nil, protocol.Errorf(protocol.CodeInternal, "the scheme changed the request's host")
 	}
-	if i := strings.IndexByte(authority, '?'); i >= 0 { // https://host?query
-		target = "?" + authority[i+1:]
+	// The path and query exactly as signed, not as url re-encodes them.
+	target := strings.TrimPrefix(out.URL, "https://"+u.Host)
+	if !strings.HasPrefix(target, "/") {
+		target = "/" + target // https://host?query
 	}
-	target = "/" + target
 	set := map[string]bool{}
 	for k, v := range out.Headers {
 		if bv, ok := bot[k]; !ok || bv != v {
@@ -215,14 +215,6 @@ func wireRequest(out scheme.Request, host string, bot map[string]string) (*forwa
 	}
 	slices.SortFunc(req.Header, func(x, y forward.Header) int { return strings.Compare(x.Name, y.Name) })
 	return req, nil
-}
-
-// hostOnly drops a port from host[:port].
-func hostOnly(authority string) string {
-	if i := strings.LastIndexByte(authority, ':'); i >= 0 && !strings.Contains(authority[i:], "]") {
-		return authority[:i]
-	}
-	return authority
 }
 
 // upstreamError says what went wrong with the venue, and whether the

@@ -294,15 +294,20 @@ func (c *serverConn) readFailed(err error, where string) {
 
 // collect appends an inline request's reply to the pending writes.
 func (c *serverConn) collect(req *protocol.Request, reply *protocol.Reply) {
-	start := len(c.pending)
-	c.pending = append(c.pending, 0, 0, 0, 0)
-	out, err := protocol.AppendReply(c.pending, reply)
+	c.pending = c.appendReplyFrame(c.pending, req, reply)
+}
+
+// appendReplyFrame appends reply to dst as one whole frame; a reply that
+// cannot be encoded or is over the frame limit becomes an internal error.
+func (c *serverConn) appendReplyFrame(dst []byte, req *protocol.Request, reply *protocol.Reply) []byte {
+	start := len(dst)
+	out, err := protocol.AppendReply(append(dst, 0, 0, 0, 0), reply)
 	if err != nil || len(out)-start-4 > protocol.MaxFrameSize {
 		c.log.Error("encode reply", "op", req.Op, "err", err, "size", len(out)-start-4)
-		out = append(c.pending[:start+4], `{"id":0,"error":{"code":"internal","message":"reply too large"}}`...)
+		out = append(out[:start+4], `{"id":0,"error":{"code":"internal","message":"reply too large"}}`...)
 	}
 	binary.BigEndian.PutUint32(out[start:], uint32(len(out)-start-4))
-	c.pending = out
+	return out
 }
 
 // flush writes the collected replies with one write.
@@ -330,23 +335,7 @@ func (c *serverConn) handle(ctx context.Context, req *protocol.Request, decodeEr
 		reply = protocol.Handle(ctx, c.s.agent, req)
 	}
 	clear(body)
-	frame, err := protocol.AppendReply(make([]byte, 4, 512), reply)
-	if err != nil || len(frame)-4 > protocol.MaxFrameSize {
-		c.log.Error("encode reply", "op", req.Op, "err", err, "size", len(frame)-4)
-		frame = append(frame[:4], `{"id":0,"error":{"code":"internal","message":"reply too large"}}`...)
-	}
-	binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
-	c.writeFrames(frame)
-}
-
-// write writes one reply body as a frame.
-func (c *serverConn) write(body []byte) {
-	frame, err := protocol.AppendFrame(make([]byte, 0, 4+len(body)), body)
-	if err != nil {
-		c.log.Error("reply too large", "size", len(body))
-		frame, _ = protocol.AppendFrame(nil, []byte(`{"id":0,"error":{"code":"internal","message":"reply too large"}}`))
-	}
-	c.writeFrames(frame)
+	c.writeFrames(c.appendReplyFrame(make([]byte, 0, 512), req, reply))
 }
 
 // writeFrames writes whole frames with one Write.
@@ -367,7 +356,5 @@ func (c *serverConn) writeFrames(frames []byte) {
 
 // fatal sends a connection-level error and ends the connection.
 func (c *serverConn) fatal(e *protocol.Error) {
-	if body, err := protocol.EncodeReply(&protocol.Reply{ID: 0, Error: e}); err == nil {
-		c.write(body)
-	}
+	c.writeFrames(c.appendReplyFrame(nil, &protocol.Request{Op: "(connection)"}, &protocol.Reply{ID: 0, Error: e}))
 }

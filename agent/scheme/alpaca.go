@@ -1,6 +1,7 @@
 package scheme
 
 import (
+	"bytes"
 	"fmt"
 	"net/url"
 	"slices"
@@ -89,7 +90,7 @@ func (alpaca) Check(k Key) (Checked, error) {
 			return Checked{}, badRequest(fmt.Sprintf("alpaca: the key id has %s at byte %d; Alpaca's key ids are upper-case letters and digits (PK… for paper, AK… for live): give the API Key ID, and the secret key as the secret", describeByte(k.APIKey, i), i))
 		}
 	}
-	if string(k.Secret) == k.APIKey {
+	if bytes.Equal(k.Secret, []byte(k.APIKey)) {
 		return Checked{}, badRequest("alpaca: the secret is the key id: give the secret key Alpaca showed once, when the key was made")
 	}
 	if err := checkToken("alpaca", "secret key", k.Secret, 20, 128); err != nil {
@@ -114,7 +115,7 @@ func (a alpaca) Sign(in Input) (Request, error) {
 		return Request{}, err
 	}
 	out.Headers[alpacaKeyHeader] = in.APIKey
-	out.Headers[alpacaSecHeader] = string(in.Secret) // the one string that holds the secret
+	out.Headers[alpacaSecHeader] = tokenHeader("", in.Secret)
 	return out, nil
 }
 

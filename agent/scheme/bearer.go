@@ -160,15 +160,15 @@ func (b bearer) Sign(in Input) (Request, error) {
 	if err != nil {
 		return Request{}, err
 	}
-	// The one string that holds the token: built once, in a buffer wiped
-	// after the conversion.
-	v := make([]byte, 0, len(prefix)+len(in.Secret))
-	v = append(v, prefix...)
-	v = append(v, in.Secret...)
-	out.Headers[header] = string(v)
-	clear(v)
+	out.Headers[header] = tokenHeader(prefix, in.Secret)
 	return out, nil
 }
+
+// tokenHeader is the one string that holds a forward-only credential's
+// secret: prefix and secret in a single allocation, with no intermediate
+// copy (the agent builds the request under runtime/secret, which erases
+// that allocation once it is dropped).
+func tokenHeader(prefix string, secret []byte) string { return prefix + string(secret) }
 
 // The helpers below are shared by the forward-only schemes (bearer, alpaca,
 // oanda).
@@ -218,6 +218,6 @@ func forwardRequest(s Scheme, in Input, set ...string) (Request, error) {
 		}
 	}
 	out := Request{Method: req.Method, URL: req.URL, Body: req.Body}
-	out.Headers = genericHeaders(req.Headers, len(set), set...)
+	out.Headers = copyHeaders(req.Headers, len(set), set...)
 	return out, nil
 }

@@ -111,14 +111,8 @@ const (
 
 func (b binance) Sign(in Input) (Request, error) {
 	// Faults of the agent, not the bot: plain errors, no secret in them.
-	if len(in.Secret) == 0 {
-		return Request{}, fmt.Errorf("binance: credential has an empty secret")
-	}
-	if len(in.Scratch) < ScratchSize {
-		return Request{}, fmt.Errorf("binance: scratch is %d bytes, need %d", len(in.Scratch), ScratchSize)
-	}
-	if in.APIKey == "" || !headerSafe(in.APIKey) {
-		return Request{}, fmt.Errorf("binance: credential has no usable API key")
+	if err := agentFaults("binance", in); err != nil {
+		return Request{}, err
 	}
 	if err := binanceKeyType(in.KeyType); err != nil {
 		return Request{}, err
@@ -151,7 +145,7 @@ func (b binance) Sign(in Input) (Request, error) {
 		}
 	}
 
-	var seen paramsSeen
+	seen := paramsSeen{tsStart: -1}
 	if err := scanParams(query, "query string", false, 0, &seen); err != nil {
 		return Request{}, err
 	}
@@ -307,7 +301,7 @@ type paramsSeen struct {
 	recvWindow bool
 	// tsStart and tsEnd delimit the value of the bot's timestamp parameter
 	// in query+body (offsets into their concatenation); tsStart is -1 when
-	// there is none. A zero paramsSeen means "none seen yet" via init.
+	// there is none, so a fresh paramsSeen starts with tsStart -1.
 	tsStart, tsEnd int
 	tsSeen         bool
 }
@@ -317,9 +311,6 @@ type paramsSeen struct {
 // the parameters the agent owns. where names the part of the request for
 // messages; inBody allows raw spaces; offset is s's offset in query+body.
 func scanParams(s, where string, inBody bool, offset int, seen *paramsSeen) error {
-	if !seen.tsSeen {
-		seen.tsStart = -1
-	}
 	if s == "" {
 		return nil
 	}

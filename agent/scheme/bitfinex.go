@@ -69,7 +69,7 @@ func (bitfinex) Check(k Key) (Checked, error) {
 const bitfinexAuthPrefix = "/v2/auth/"
 
 func (b bitfinex) Sign(in Input) (Request, error) {
-	if err := genericAgentFaults("bitfinex", in); err != nil {
+	if err := agentFaults("bitfinex", in); err != nil {
 		return Request{}, err
 	}
 	unit, err := bitfinexNonceUnit(in.Meta)
@@ -112,7 +112,7 @@ func (b bitfinex) Sign(in Input) (Request, error) {
 	sig := hex.EncodeToString(hmacSum(sha512.New384, in.Scratch, in.Secret, mac[:0], msg))
 
 	out := Request{Method: req.Method, URL: req.URL, Body: req.Body}
-	out.Headers = genericHeaders(req.Headers, 4, "bfx-nonce", "bfx-apikey", "bfx-signature")
+	out.Headers = copyHeaders(req.Headers, 4, "bfx-nonce", "bfx-apikey", "bfx-signature")
 	out.Headers["bfx-nonce"] = string(nonce)
 	out.Headers["bfx-apikey"] = in.APIKey
 	out.Headers["bfx-signature"] = sig

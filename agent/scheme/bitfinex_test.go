@@ -189,7 +189,7 @@ func TestBitfinexRefusals(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := bitfinex{}.Sign(genericTestInput(Request{Method: c.method, URL: c.url, Body: c.body, Headers: c.headers}, "k", []byte("fake-bitfinex-secret"), nil, time.UnixMilli(1)))
-			genericRequireRequestError(t, err, "bitfinex", c.want)
+			requireRefusal(t, err, "bitfinex", c.want)
 		})
 	}
 }
@@ -212,7 +212,7 @@ func TestBitfinexCheck(t *testing.T) {
 		{"no api key", Key{Secret: secret}, "API key"},
 	} {
 		_, err := bitfinex{}.Check(k.key)
-		genericRequireRequestError(t, err, "bitfinex", k.want)
+		requireRefusal(t, err, "bitfinex", k.want)
 		assert.NotContains(t, err.Error(), string(k.key.Secret))
 	}
 	assert.Equal(t, []string{"api.bitfinex.com"}, bitfinex{}.Hosts())

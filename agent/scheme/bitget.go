@@ -118,7 +118,7 @@ func (b bitget) Sign(in Input) (Request, error) {
 	}
 
 	out := Request{Method: req.Method, URL: req.URL, Body: req.Body}
-	out.Headers = okxCopyHeaders(req.Headers, 5, bitgetKeyHeader, bitgetSignHeader, bitgetTimestampHeader, bitgetPassphraseHeader)
+	out.Headers = copyHeaders(req.Headers, 5, bitgetKeyHeader, bitgetSignHeader, bitgetTimestampHeader, bitgetPassphraseHeader)
 	out.Headers[bitgetKeyHeader] = in.APIKey
 	out.Headers[bitgetSignHeader] = base64.StdEncoding.EncodeToString(sig)
 	out.Headers[bitgetTimestampHeader] = string(ts)

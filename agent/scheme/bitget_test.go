@@ -125,7 +125,7 @@ func TestBitgetCCXT(t *testing.T) {
 		require.Empty(t, c.Error, name)
 		bot := okxFamStrip(c, "ACCESS-KEY", "ACCESS-SIGN", "ACCESS-TIMESTAMP", "ACCESS-PASSPHRASE")
 		if i%3 == 0 {
-			bot.Headers = okxCopyHeaders(bot.Headers, 0, "Content-Type")
+			bot.Headers = copyHeaders(bot.Headers, 0, "Content-Type")
 		}
 		in := okxFamInput(bot, cases[i].Credentials["apiKey"], KeyHMAC, []byte(secret), []byte(pass), time.UnixMilli(cases[i].NowMS))
 		out, err := bitget{}.Sign(in)
@@ -136,7 +136,7 @@ func TestBitgetCCXT(t *testing.T) {
 		in.KeyType, in.Secret = KeyRSA, der
 		out, err = bitget{}.Sign(in)
 		require.NoError(t, err, name)
-		okxFamCompare(t, name, ccxtResult{Method: c.Method, URL: c.URL, Body: c.Body, Headers: okxCopyHeaders(c.Headers, 0, "ACCESS-SIGN")}, Request{Method: out.Method, URL: out.URL, Body: out.Body, Headers: okxCopyHeaders(out.Headers, 0, "ACCESS-SIGN")})
+		okxFamCompare(t, name, ccxtResult{Method: c.Method, URL: c.URL, Body: c.Body, Headers: copyHeaders(c.Headers, 0, "ACCESS-SIGN")}, Request{Method: out.Method, URL: out.URL, Body: out.Body, Headers: copyHeaders(out.Headers, 0, "ACCESS-SIGN")})
 		okxFamVerifyRSA(t, pub, bitgetIndependentString(t, c), out.Headers["ACCESS-SIGN"])
 		compared["rsa "+c.Method]++
 	}

@@ -109,7 +109,7 @@ func (b bybit) Sign(in Input) (Request, error) {
 		return Request{}, err
 	}
 	recv, botRecv := headerValue(req.Headers, bybitRecvWindowHeader)
-	if len(req.Headers) != len(okxCopyHeaders(req.Headers, 0, bybitRecvWindowHeader))+1 && botRecv {
+	if len(req.Headers) != len(copyHeaders(req.Headers, 0, bybitRecvWindowHeader))+1 && botRecv {
 		return Request{}, badRequest("bybit: " + bybitRecvWindowHeader + " is given more than once (in different letter cases); send it once")
 	}
 	if botRecv {
@@ -132,7 +132,7 @@ func (b bybit) Sign(in Input) (Request, error) {
 	}
 
 	out := Request{Method: req.Method, URL: req.URL, Body: req.Body}
-	out.Headers = okxCopyHeaders(req.Headers, 5, bybitKeyHeader, bybitTimestampHeader, bybitSignHeader)
+	out.Headers = copyHeaders(req.Headers, 5, bybitKeyHeader, bybitTimestampHeader, bybitSignHeader)
 	out.Headers[bybitKeyHeader] = in.APIKey
 	out.Headers[bybitTimestampHeader] = string(ts)
 	out.Headers[bybitSignHeader] = sig

@@ -200,7 +200,7 @@ func TestBybitCCXT(t *testing.T) {
 		bot := okxFamStrip(c, "X-BAPI-API-KEY", "X-BAPI-TIMESTAMP", "X-BAPI-SIGN")
 		if i%3 == 0 && c.Headers["X-BAPI-RECV-WINDOW"] == "5000" {
 			// Without the header, the agent sends Bybit's default, as ccxt does.
-			bot.Headers = okxCopyHeaders(bot.Headers, 0, "X-BAPI-RECV-WINDOW")
+			bot.Headers = copyHeaders(bot.Headers, 0, "X-BAPI-RECV-WINDOW")
 		}
 		in := okxFamInput(bot, cases[i].Credentials["apiKey"], KeyHMAC, []byte(hmacSecret), nil, time.UnixMilli(cases[i].NowMS))
 		kind := "hmac"

@@ -252,7 +252,7 @@ func (coinbase) signJWT(in Input, host, path string) (Request, error) {
 		return Request{}, fmt.Errorf("coinbase: %w", err)
 	}
 	out := Request{Method: req.Method, URL: req.URL, Body: req.Body}
-	out.Headers = krakenCopyHeaders(req.Headers, 1, "Authorization")
+	out.Headers = copyHeaders(req.Headers, 1, "Authorization")
 	out.Headers["Authorization"] = "Bearer " + input + "." + b64.EncodeToString(sig)
 	return out, nil
 }
@@ -291,7 +291,7 @@ func (coinbase) signExchange(in Input, requestPath string) (Request, error) {
 	sum := hmacSHA256(in.Scratch, in.Secret, mac[:0], ts, []byte(req.Method), []byte(requestPath), []byte(req.Body))
 
 	out := Request{Method: req.Method, URL: req.URL, Body: req.Body}
-	out.Headers = krakenCopyHeaders(req.Headers, 5, "CB-ACCESS-KEY", "CB-ACCESS-SIGN", "CB-ACCESS-TIMESTAMP", "CB-ACCESS-PASSPHRASE")
+	out.Headers = copyHeaders(req.Headers, 5, "CB-ACCESS-KEY", "CB-ACCESS-SIGN", "CB-ACCESS-TIMESTAMP", "CB-ACCESS-PASSPHRASE")
 	out.Headers["CB-ACCESS-KEY"] = in.APIKey
 	out.Headers["CB-ACCESS-SIGN"] = base64.StdEncoding.EncodeToString(sum)
 	out.Headers["CB-ACCESS-TIMESTAMP"] = string(ts)

@@ -94,7 +94,7 @@ func (d deribit) signREST(in Input) (Request, error) {
 	hex.Encode(sig[:], sum)
 
 	out := Request{Method: req.Method, URL: req.URL, Body: req.Body}
-	out.Headers = krakenCopyHeaders(req.Headers, 1, "Authorization")
+	out.Headers = copyHeaders(req.Headers, 1, "Authorization")
 	out.Headers["Authorization"] = deribitAuthPrefix + "id=" + in.APIKey + ",ts=" + string(ts) + ",sig=" + string(sig[:]) + ",nonce=" + string(nonce)
 	return out, nil
 }
@@ -220,7 +220,7 @@ func (d deribit) signWS(in Input) (Request, error) {
 		at = e.end
 	}
 	out.WriteString(msg[at:])
-	return Request{Method: req.Method, URL: req.URL, Headers: krakenCopyHeaders(req.Headers, 0), Body: out.String()}, nil
+	return Request{Method: req.Method, URL: req.URL, Headers: copyHeaders(req.Headers, 0), Body: out.String()}, nil
 }
 
 // deribitStringIs reports whether raw is a JSON string whose value is want.

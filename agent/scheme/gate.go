@@ -53,7 +53,7 @@ func (gate) Check(k Key) (Checked, error) {
 const gatePrefix = "/api/v4/"
 
 func (g gate) Sign(in Input) (Request, error) {
-	if err := genericAgentFaults("gate", in); err != nil {
+	if err := agentFaults("gate", in); err != nil {
 		return Request{}, err
 	}
 	req := in.Request
@@ -101,7 +101,7 @@ func (g gate) Sign(in Input) (Request, error) {
 	sig := hex.EncodeToString(hmacSum(sha512.New, in.Scratch, in.Secret, mac[:0], msg))
 
 	out := Request{Method: req.Method, URL: req.URL, Body: req.Body}
-	out.Headers = genericHeaders(req.Headers, 4, "KEY", "Timestamp", "SIGN")
+	out.Headers = copyHeaders(req.Headers, 4, "KEY", "Timestamp", "SIGN")
 	out.Headers["KEY"] = in.APIKey
 	out.Headers["Timestamp"] = string(ts)
 	out.Headers["SIGN"] = sig

@@ -216,7 +216,7 @@ func TestGateRefusals(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := gate{}.Sign(genericTestInput(Request{Method: c.method, URL: c.url, Body: c.body, Headers: c.headers}, "k", []byte("fake-gate-secret"), nil, time.UnixMilli(1)))
-			genericRequireRequestError(t, err, "gate", c.want)
+			requireRefusal(t, err, "gate", c.want)
 		})
 	}
 }
@@ -254,7 +254,7 @@ func TestGateCheck(t *testing.T) {
 		{"no api key", Key{Secret: []byte("fake-gate-secret")}, "API key"},
 	} {
 		_, err := gate{}.Check(k.key)
-		genericRequireRequestError(t, err, "gate", k.want)
+		requireRefusal(t, err, "gate", k.want)
 		assert.NotContains(t, err.Error(), string(k.key.Secret))
 	}
 	assert.Contains(t, gate{}.Hosts(), "fx-api-testnet.gateio.ws")

@@ -320,7 +320,7 @@ func (g genericHMAC) Sign(in Input) (Request, error) {
 	if err != nil {
 		return Request{}, fmt.Errorf("%w (the credential's metadata: re-add it)", err)
 	}
-	if err := genericAgentFaults("hmac", in); err != nil {
+	if err := agentFaults("hmac", in); err != nil {
 		return Request{}, err
 	}
 	req := in.Request
@@ -377,7 +377,7 @@ func (g genericHMAC) Sign(in Input) (Request, error) {
 	}
 
 	out := Request{Method: req.Method, URL: req.URL, Body: req.Body}
-	out.Headers = genericHeaders(req.Headers, 3, c.keyHdr, c.sigHdr, c.tsHdr)
+	out.Headers = copyHeaders(req.Headers, 3, c.keyHdr, c.sigHdr, c.tsHdr)
 	out.Headers[c.keyHdr] = in.APIKey
 	out.Headers[c.sigHdr] = sig
 	if c.tsHdr != "" {
@@ -406,21 +406,6 @@ func genericTimestamp(in Input, form string, dst []byte) []byte {
 // The helpers below are shared by the HMAC-header schemes in kucoin.go,
 // gate.go, bitfinex.go and this file.
 
-// genericAgentFaults reports what is wrong with the agent's side of the
-// call (not the bot's): plain errors that carry no secret.
-func genericAgentFaults(name string, in Input) error {
-	if len(in.Secret) == 0 {
-		return fmt.Errorf("%s: credential has an empty secret", name)
-	}
-	if len(in.Scratch) < ScratchSize {
-		return fmt.Errorf("%s: scratch is %d bytes, need %d", name, len(in.Scratch), ScratchSize)
-	}
-	if in.APIKey == "" || !headerSafe(in.APIKey) {
-		return fmt.Errorf("%s: credential has no usable API key", name)
-	}
-	return nil
-}
-
 // genericMethod refuses a method the venue does not sign.
 func genericMethod(name, method string, allowed []string) error {
 	for _, m := range allowed {
@@ -439,22 +424,6 @@ func genericURLPath(base string) string {
 		return rest[i:]
 	}
 	return "/"
-}
-
-// genericHeaders copies the bot's headers without those named in drop
-// (compared case-insensitively), leaving room for extra more.
-func genericHeaders(h map[string]string, extra int, drop ...string) map[string]string {
-	out := make(map[string]string, len(h)+extra)
-next:
-	for k, v := range h {
-		for _, d := range drop {
-			if d != "" && strings.EqualFold(k, d) {
-				continue next
-			}
-		}
-		out[k] = v
-	}
-	return out
 }
 
 // genericJSONBody checks the Content-Type of a request whose body is JSON:

@@ -89,16 +89,6 @@ func genericTestMAC(newHash func() hash.Hash, key []byte, msg string) []byte {
 	return m.Sum(nil)
 }
 
-// genericRequireRequestError checks that err is a *RequestError whose
-// message begins with "<name>: " and holds want.
-func genericRequireRequestError(t testing.TB, err error, name, want string) {
-	t.Helper()
-	var re *RequestError
-	require.True(t, errors.As(err, &re), "want a RequestError, got %v", err)
-	assert.Contains(t, re.Msg, want)
-	assert.True(t, strings.HasPrefix(re.Msg, name+": "), re.Msg)
-}
-
 // ---- the hmac (generic) scheme ----
 
 type genericVectors struct {
@@ -143,7 +133,7 @@ func TestHMACGenericVectors(t *testing.T) {
 			checked, err := s.Check(Key{APIKey: c.APIKey, Secret: []byte(c.Secret), Meta: c.Meta})
 			if c.Meta["secret_encoding"] != "base64" && len(c.Secret) < 8 {
 				// Gate's documented secret, "secret", is shorter than a real one.
-				genericRequireRequestError(t, err, "hmac", "8 to 512")
+				requireRefusal(t, err, "hmac", "8 to 512")
 			} else {
 				require.NoError(t, err)
 				assert.Equal(t, KeyHMAC, checked.KeyType)
@@ -273,7 +263,7 @@ func TestHMACGenericCheck(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := genericHMAC{}.Check(Key{APIKey: "k", Secret: secret, Meta: c.meta})
-			genericRequireRequestError(t, err, "hmac", c.want)
+			requireRefusal(t, err, "hmac", c.want)
 			// Sign refuses the same metadata, as the agent's fault.
 			if c.meta["hosts"] != good["hosts"] {
 				return
@@ -292,7 +282,7 @@ func TestHMACGenericCheck(t *testing.T) {
 		{"space in raw", "fake secret with space", "space"},
 	} {
 		_, err := genericHMAC{}.Check(Key{APIKey: "k", Secret: []byte(s.secret), Meta: good})
-		genericRequireRequestError(t, err, "hmac", s.want)
+		requireRefusal(t, err, "hmac", s.want)
 		assert.NotContains(t, err.Error(), s.secret)
 	}
 	for _, s := range []struct{ name, secret, want string }{
@@ -301,7 +291,7 @@ func TestHMACGenericCheck(t *testing.T) {
 		{"pem as base64", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "PEM"},
 	} {
 		_, err := genericHMAC{}.Check(Key{APIKey: "k", Secret: []byte(s.secret), Meta: b64})
-		genericRequireRequestError(t, err, "hmac", s.want)
+		requireRefusal(t, err, "hmac", s.want)
 		assert.NotContains(t, err.Error(), s.secret)
 	}
 	// Padded and unpadded base64 both decode.
@@ -311,7 +301,7 @@ func TestHMACGenericCheck(t *testing.T) {
 		assert.Equal(t, []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, c.Secret)
 	}
 	_, err = genericHMAC{}.Check(Key{APIKey: "a\nb", Secret: secret, Meta: good})
-	genericRequireRequestError(t, err, "hmac", "API key")
+	requireRefusal(t, err, "hmac", "API key")
 
 	// Hosts() is empty: the generic scheme signs only for --host hosts.
 	assert.Empty(t, genericHMAC{}.Hosts())
@@ -338,14 +328,14 @@ func TestHMACGenericRefusals(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := genericHMAC{}.Sign(genericTestInput(Request{Method: c.method, URL: c.url}, "k", secret, meta, time.UnixMilli(1)))
-			genericRequireRequestError(t, err, "hmac", c.want)
+			requireRefusal(t, err, "hmac", c.want)
 		})
 	}
 	// Without hosts, nothing is signed.
 	noHosts := maps.Clone(meta)
 	delete(noHosts, "hosts")
 	_, err := genericHMAC{}.Sign(genericTestInput(Request{Method: "GET", URL: "https://api.example.com/x"}, "k", secret, noHosts, time.UnixMilli(1)))
-	genericRequireRequestError(t, err, "hmac", "not one of the credential's hosts")
+	requireRefusal(t, err, "hmac", "not one of the credential's hosts")
 
 	// The bot's own key, signature and timestamp headers are replaced.
 	out, err := genericHMAC{}.Sign(genericTestInput(Request{Method: "GET", URL: "https://API.example.com:8443/x?", Headers: map[string]string{"x-key": "spoof", "x-sign": "spoof", "x-ts": "1", "Accept": "*/*"}}, "k", secret, meta, time.UnixMilli(1700000000123)))

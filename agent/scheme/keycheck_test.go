@@ -127,7 +127,7 @@ type keyCheckCred struct {
 
 func keyCheckCreds(t *testing.T) map[string][]keyCheckCred {
 	t.Helper()
-	const secret = "fake-secret-for-tests-only-000000000000"
+	const secret = fwdSecret
 	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
 	der, err := x509.MarshalECPrivateKey(ec)

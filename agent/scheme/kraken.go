@@ -125,14 +125,8 @@ func krakenDecodeBase64(venue string, secret []byte, want int, what string) ([]b
 }
 
 func (k kraken) Sign(in Input) (Request, error) {
-	if len(in.Secret) == 0 {
-		return Request{}, errors.New("kraken: credential has an empty secret")
-	}
-	if len(in.Scratch) < ScratchSize {
-		return Request{}, fmt.Errorf("kraken: scratch is %d bytes, need %d", len(in.Scratch), ScratchSize)
-	}
-	if in.APIKey == "" || !headerSafe(in.APIKey) {
-		return Request{}, errors.New("kraken: credential has no usable API key")
+	if err := agentFaults("kraken", in); err != nil {
+		return Request{}, err
 	}
 	base, query, err := splitURL(k, in.Request.URL, in.Meta)
 	if err != nil {
@@ -183,7 +177,7 @@ func (kraken) signSpot(in Input, base, query, path string) (Request, error) {
 	sig := base64.StdEncoding.EncodeToString(sum)
 
 	out := Request{Method: req.Method, URL: base, Body: body}
-	out.Headers = krakenCopyHeaders(req.Headers, 3, "API-Key", "API-Sign")
+	out.Headers = copyHeaders(req.Headers, 3, "API-Key", "API-Sign")
 	out.Headers["API-Key"] = in.APIKey
 	out.Headers["API-Sign"] = sig
 	if setType != "" {
@@ -239,7 +233,7 @@ func (kraken) signFutures(in Input, base, query, path string) (Request, error) {
 	sum := hmacSum(sha512.New, in.Scratch, in.Secret, mac[:0], inner.Sum(digest[:0]))
 
 	out := Request{Method: req.Method, URL: req.URL, Body: req.Body}
-	out.Headers = krakenCopyHeaders(req.Headers, 4, "APIKey", "Authent", "Nonce")
+	out.Headers = copyHeaders(req.Headers, 4, "APIKey", "Authent", "Nonce")
 	out.Headers["APIKey"] = in.APIKey
 	out.Headers["Authent"] = base64.StdEncoding.EncodeToString(sum)
 	if nonce != nil {
@@ -445,20 +439,4 @@ func krakenJSONObject(s string, base int) (krakenJSONObj, error) {
 		}
 	}
 	return obj, nil
-}
-
-// krakenCopyHeaders copies the bot's headers but those named in drop
-// (case-insensitive), which the agent sets; extra is room for them.
-func krakenCopyHeaders(h map[string]string, extra int, drop ...string) map[string]string {
-	out := make(map[string]string, len(h)+extra)
-next:
-	for k, v := range h {
-		for _, d := range drop {
-			if strings.EqualFold(k, d) {
-				continue next
-			}
-		}
-		out[k] = v
-	}
-	return out
 }

@@ -102,7 +102,7 @@ var kucoinDropHeaders = []string{
 }
 
 func (k kucoin) Sign(in Input) (Request, error) {
-	if err := genericAgentFaults("kucoin", in); err != nil {
+	if err := agentFaults("kucoin", in); err != nil {
 		return Request{}, err
 	}
 	if len(in.Passphrase) == 0 {
@@ -156,7 +156,7 @@ func (k kucoin) Sign(in Input) (Request, error) {
 	clear(mac[:])
 
 	out := Request{Method: req.Method, URL: req.URL, Body: req.Body}
-	out.Headers = genericHeaders(req.Headers, 6, kucoinDropHeaders...)
+	out.Headers = copyHeaders(req.Headers, 6, kucoinDropHeaders...)
 	out.Headers["KC-API-KEY"] = in.APIKey
 	out.Headers["KC-API-SIGN"] = sign
 	out.Headers["KC-API-TIMESTAMP"] = string(ts)

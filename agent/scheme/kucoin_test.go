@@ -320,7 +320,7 @@ func TestKuCoinRefusals(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := kucoin{}.Sign(kucoinInput(Request{Method: c.method, URL: c.url, Body: c.body, Headers: c.headers}, []byte("fake-kucoin-secret-01"), []byte("pw"), "", time.UnixMilli(1)))
-			genericRequireRequestError(t, err, "kucoin", c.want)
+			requireRefusal(t, err, "kucoin", c.want)
 		})
 	}
 }
@@ -355,7 +355,7 @@ func TestKuCoinCheck(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := kucoin{}.Check(c.key)
-			genericRequireRequestError(t, err, "kucoin", c.want)
+			requireRefusal(t, err, "kucoin", c.want)
 			if c.secret != "" {
 				assert.NotContains(t, err.Error(), c.secret)
 			}

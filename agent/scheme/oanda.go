@@ -1,6 +1,7 @@
 package scheme
 
 import (
+	"bytes"
 	"fmt"
 	"net/url"
 	"slices"
@@ -90,9 +91,10 @@ func (oanda) Check(k Key) (Checked, error) {
 		if len(k.APIKey) > 40 {
 			return Checked{}, badRequest("oanda: the API key must be the v20 account id (like 101-004-1234567-001), and this looks longer than one: give the token as the secret, not as the API key")
 		}
-		return Checked{}, badRequest(fmt.Sprintf("oanda: the API key must be the v20 account id, digits in dash-separated groups like 101-004-1234567-001; got %q", truncate(k.APIKey, 40)))
+		// Not quoted: it may be the token, pasted in the wrong field.
+		return Checked{}, badRequest("oanda: the API key must be the v20 account id, digits in dash-separated groups like 101-004-1234567-001: give the token as the secret, not as the API key")
 	}
-	if len(k.Secret) >= len(oandaBearer) && strings.EqualFold(string(k.Secret[:len(oandaBearer)]), oandaBearer) {
+	if len(k.Secret) >= len(oandaBearer) && bytes.EqualFold(k.Secret[:len(oandaBearer)], []byte(oandaBearer)) {
 		return Checked{}, badRequest("oanda: the token starts with \"Bearer \": give the token alone; the agent adds the prefix")
 	}
 	if err := checkToken("oanda", "token", k.Secret, 16, 512); err != nil {
@@ -128,13 +130,7 @@ func (o oanda) Sign(in Input) (Request, error) {
 	if err := oandaCheckPath(u.EscapedPath(), in.APIKey); err != nil {
 		return Request{}, err
 	}
-	// The one string that holds the token: built once, in a buffer wiped
-	// after the conversion.
-	v := make([]byte, 0, len(oandaBearer)+len(in.Secret))
-	v = append(v, oandaBearer...)
-	v = append(v, in.Secret...)
-	out.Headers[oandaAuthHeader] = string(v)
-	clear(v)
+	out.Headers[oandaAuthHeader] = tokenHeader(oandaBearer, in.Secret)
 	return out, nil
 }
 

@@ -127,7 +127,7 @@ func (o okx) Sign(in Input) (Request, error) {
 	sum := hmacSHA256(in.Scratch, in.Secret, mac[:0], msg)
 
 	out := Request{Method: req.Method, URL: req.URL, Body: req.Body}
-	out.Headers = okxCopyHeaders(req.Headers, 5, okxKeyHeader, okxSignHeader, okxTimestampHeader, okxPassphraseHeader)
+	out.Headers = copyHeaders(req.Headers, 5, okxKeyHeader, okxSignHeader, okxTimestampHeader, okxPassphraseHeader)
 	out.Headers[okxKeyHeader] = in.APIKey
 	out.Headers[okxSignHeader] = base64.StdEncoding.EncodeToString(sum)
 	out.Headers[okxTimestampHeader] = string(ts)
@@ -244,27 +244,11 @@ func okxHasHeader(h map[string]string, name string) bool {
 	return ok
 }
 
-// okxCopyHeaders copies h without the headers named in drop (compared
-// case-insensitively), with room for extra more.
-func okxCopyHeaders(h map[string]string, extra int, drop ...string) map[string]string {
-	out := make(map[string]string, len(h)+extra)
-next:
-	for k, v := range h {
-		for _, d := range drop {
-			if strings.EqualFold(k, d) {
-				continue next
-			}
-		}
-		out[k] = v
-	}
-	return out
-}
-
 func okxCloneHeaders(h map[string]string) map[string]string {
 	if h == nil {
 		return nil
 	}
-	return okxCopyHeaders(h, 0)
+	return copyHeaders(h, 0)
 }
 
 // okxURLPath returns the path of base, an https:// or wss:// URL without a

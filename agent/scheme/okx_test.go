@@ -79,7 +79,7 @@ func okxFamParams(r *rand.Rand, n int, arrays bool) json.RawMessage {
 // okxFamStrip turns ccxt's signed request into the bot's unsigned one by
 // dropping the headers the agent sets.
 func okxFamStrip(res ccxtResult, drop ...string) Request {
-	return Request{Method: res.Method, URL: res.URL, Body: res.Body, Headers: okxCopyHeaders(res.Headers, 0, drop...)}
+	return Request{Method: res.Method, URL: res.URL, Body: res.Body, Headers: copyHeaders(res.Headers, 0, drop...)}
 }
 
 // okxFamCompare expects the scheme's request to be ccxt's, byte for byte.
@@ -219,12 +219,12 @@ func TestOKXCCXT(t *testing.T) {
 		if i%5 == 0 {
 			// The bot's own headers travel untouched: demo trading, a user agent.
 			bot.Headers["x-simulated-trading"] = "1"
-			want.Headers = okxCopyHeaders(c.Headers, 1)
+			want.Headers = copyHeaders(c.Headers, 1)
 			want.Headers["x-simulated-trading"] = "1"
 		}
 		if i%3 == 0 {
 			// Without a Content-Type, the agent adds ccxt's.
-			bot.Headers = okxCopyHeaders(bot.Headers, 0, "Content-Type")
+			bot.Headers = copyHeaders(bot.Headers, 0, "Content-Type")
 		}
 		in := okxFamInput(bot, cases[i].Credentials["apiKey"], KeyHMAC, []byte(secret), []byte(pass), time.UnixMilli(gens[i].now))
 		out, err := okx{}.Sign(in)

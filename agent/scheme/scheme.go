@@ -358,3 +358,34 @@ func caseTwin(name string, known ...string) (string, bool) {
 	}
 	return "", false
 }
+
+// agentFaults reports what is wrong with the agent's side of the
+// call (not the bot's): plain errors that carry no secret.
+func agentFaults(name string, in Input) error {
+	if len(in.Secret) == 0 {
+		return fmt.Errorf("%s: credential has an empty secret", name)
+	}
+	if len(in.Scratch) < ScratchSize {
+		return fmt.Errorf("%s: scratch is %d bytes, need %d", name, len(in.Scratch), ScratchSize)
+	}
+	if in.APIKey == "" || !headerSafe(in.APIKey) {
+		return fmt.Errorf("%s: credential has no usable API key", name)
+	}
+	return nil
+}
+
+// copyHeaders copies the bot's headers without those named in drop
+// (compared case-insensitively), leaving room for extra more.
+func copyHeaders(h map[string]string, extra int, drop ...string) map[string]string {
+	out := make(map[string]string, len(h)+extra)
+next:
+	for k, v := range h {
+		for _, d := range drop {
+			if d != "" && strings.EqualFold(k, d) {
+				continue next
+			}
+		}
+		out[k] = v
+	}
+	return out
+}
