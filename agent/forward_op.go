@@ -196,7 +196,10 @@ func wireRequest(out scheme.Request, host string, bot map[string]string) (*forwa
 		return nil, protocol.Errorf(protocol.CodeInternal, "the scheme changed the request's host")
 	}
 	// The path and query exactly as signed, not as url re-encodes them.
-	target := strings.TrimPrefix(out.URL, "https://"+u.Host)
+	target, ok := strings.CutPrefix(out.URL, "https://"+u.Host)
+	if !ok {
+		return nil, protocol.Errorf(protocol.CodeInternal, "the scheme returned a URL that is not https")
+	}
 	if !strings.HasPrefix(target, "/") {
 		target = "/" + target // https://host?query
 	}

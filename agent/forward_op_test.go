@@ -178,7 +178,7 @@ func TestForwardRefusals(t *testing.T) {
 		{"no credential", protocol.ForwardArgs{HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://example.com/"}}, protocol.CodeBadRequest, "credential name"},
 		{"unknown credential", protocol.ForwardArgs{Credential: "nope", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://example.com/"}}, protocol.CodeUnknownCredential, "keyward list"},
 		{"negative timeout", protocol.ForwardArgs{Credential: "bn", TimeoutMS: -1, HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://example.com/"}}, protocol.CodeBadRequest, "negative"},
-		{"withdrawal", protocol.ForwardArgs{Credential: "bn", HTTPRequest: protocol.HTTPRequest{Method: "POST", URL: "https://api.binance.com/sapi/v1/capital/withdraw/apply", Body: "coin=BTC&address=x&amount=1"}}, protocol.CodeDenied, ""},
+		{"withdrawal", protocol.ForwardArgs{Credential: "bn", HTTPRequest: protocol.HTTPRequest{Method: "POST", URL: "https://api.binance.com/sapi/v1/capital/withdraw/apply", Body: "coin=BTC&address=x&amount=1"}}, protocol.CodeDenied, "is a withdrawal endpoint"},
 		{"header injection", protocol.ForwardArgs{Credential: "bn", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://example.com/api/v3/account", Headers: map[string]string{"X-A": "1\r\nX-Injected: 1"}}}, protocol.CodeUpstream, "line break"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

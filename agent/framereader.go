@@ -126,6 +126,13 @@ func (f *frameReader) release(body []byte) {
 	}
 }
 
+// wipe clears the whole buffer when the connection ends: bytes of a frame
+// cut off, or pipelined behind a bad one, may hold a secret.
+func (f *frameReader) wipe() {
+	clear(f.buf)
+	f.r, f.w = 0, 0
+}
+
 // readLarge reads an n-byte body that does not fit the buffer: what is
 // buffered of it, then the rest.
 func (f *frameReader) readLarge(n int) ([]byte, error) {

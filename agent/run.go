@@ -123,7 +123,7 @@ func Run(ctx context.Context, cfg RunConfig) error {
 	rl.agent = a
 
 	if !vault.ErasesDerivation {
-		log.Warn("this keyward was built without GOEXPERIMENT=runtimesecret: Argon2id leaves a copy of the passphrase on the heap after unlock; build with `make build`")
+		log.Warn("this keyward was built without GOEXPERIMENT=runtimesecret: Argon2id leaves a copy of the passphrase on the heap after unlock, and asymmetric key expansions and forward mode's clear secrets (bearer, Alpaca, OANDA) are not erased from it either; build with `make build`")
 	}
 	if unlockPath != "" {
 		n, err := unlockAtStart(ctx, a, cfg.OwnerUID, unlockPath, unlockOrigin)

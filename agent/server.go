@@ -203,11 +203,13 @@ func readIdentity(nc *net.UnixConn, cred peercred.Cred) peerid.Identity {
 // inline reports whether an operation is answered in the connection's
 // own goroutine, between reads: the quick ones, which then cost no
 // goroutine, no stack growth and, when pipelined, one write for many
-// replies. The others (a KDF, a vault write, a venue round trip) each run
-// in a goroutine of their own, so they never hold up the connection.
+// replies. The others (a KDF, a vault write, a venue round trip, and
+// status and list, which wait for the vault's lock while an unlock or a
+// write holds it) each run in a goroutine of their own, so they never hold
+// up the connection.
 func inline(op string) bool {
 	switch op {
-	case protocol.OpSign, protocol.OpHello, protocol.OpStatus, protocol.OpList:
+	case protocol.OpSign, protocol.OpHello:
 		return true
 	}
 	return false
@@ -220,6 +222,7 @@ func (c *serverConn) readLoop(ctx context.Context) {
 	cfg := c.s.cfg
 	fr := &frameReader{nc: c.nc, idle: cfg.IdleTimeout, frame: cfg.FrameTimeout, beforeRead: c.flush}
 	defer c.flush()
+	defer fr.wipe() // what is left of a frame cut off may hold a secret
 	for {
 		body, inPlace, where, err := fr.next()
 		if err != nil {
@@ -316,6 +319,8 @@ func (c *serverConn) flush() {
 		return
 	}
 	c.writeFrames(c.pending)
+	// A signed reply can carry a passphrase the venue takes in clear.
+	clear(c.pending)
 	if cap(c.pending) > maxPending {
 		c.pending = nil
 	} else {
@@ -335,7 +340,9 @@ func (c *serverConn) handle(ctx context.Context, req *protocol.Request, decodeEr
 		reply = protocol.Handle(ctx, c.s.agent, req)
 	}
 	clear(body)
-	c.writeFrames(c.appendReplyFrame(make([]byte, 0, 512), req, reply))
+	frame := c.appendReplyFrame(make([]byte, 0, 512), req, reply)
+	c.writeFrames(frame)
+	clear(frame)
 }
 
 // writeFrames writes whole frames with one Write.

@@ -354,15 +354,42 @@ func TestReadBodyGrowsAsBytesArrive(t *testing.T) {
 	_, err = readBody(r, 1<<20, nil)
 	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
 	assert.LessOrEqual(t, r.maxBuf, firstChunk, "the buffer grew beyond what was sent")
+	require.NotNil(t, r.last)
+	assert.Equal(t, make([]byte, len(r.last)), r.last, "the cut-off body is wiped")
 }
 
 // countingReader records the largest buffer it was asked to fill.
 type countingReader struct {
 	r      io.Reader
 	maxBuf int
+	last   []byte // the buffer of the last read, as the reader filled it
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	c.maxBuf = max(c.maxBuf, len(p))
-	return c.r.Read(p)
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.last = p[:n]
+	}
+	return n, err
+}
+
+// TestFrameReaderWipesWhatIsLeft: a frame cut off mid-way (an unlock whose
+// client died) leaves nothing in the read buffer once the connection ends.
+func TestFrameReaderWipesWhatIsLeft(t *testing.T) {
+	a, b := net.Pipe()
+	defer b.Close()
+	fr := &frameReader{nc: a, idle: time.Second, frame: time.Second}
+	go func() {
+		frame, _ := protocol.AppendFrame(nil, []byte(`{"id":1,"op":"unlock","args":{"passphrase":"c2VjcmV0LXBhc3NwaHJhc2U="}}`))
+		a2 := frame[:len(frame)-10] // the client dies before the end
+		b.Write(a2)
+		b.Close()
+	}()
+	_, _, where, err := fr.next()
+	require.Error(t, err)
+	assert.Equal(t, "inside a frame", where)
+	require.NotZero(t, fr.w, "part of the frame was read")
+	fr.wipe()
+	assert.Equal(t, make([]byte, len(fr.buf)), fr.buf)
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/keyward/keyward/agent/forward"
 	"github.com/keyward/keyward/agent/keyring"
@@ -138,9 +139,14 @@ func (a *Agent) verifyKey(ctx context.Context, sch scheme.Scheme, args protocol.
 	return nil
 }
 
+// truncate cuts s to at most n bytes, at a rune boundary: it is stored in
+// metadata and printed.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }

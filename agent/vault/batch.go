@@ -49,16 +49,7 @@ func (v *Vault) AddBatch(recs []Record, secrets [][]byte) error {
 	sealed := make([]sealedRecord, 0, len(v.records)+len(recs))
 	sealed = append(sealed, v.records...)
 	for i, rec := range recs {
-		rec = rec.clone()
-		if rec.Created.IsZero() {
-			rec.Created = t
-		}
-		if rec.Rotated.IsZero() {
-			rec.Rotated = t
-		}
-		if rec.Version == 0 {
-			rec.Version = 1
-		}
+		rec = newRecord(rec, t)
 		sr, err := v.sealLocked(rec, secrets[i])
 		if err != nil {
 			return fail(fmt.Errorf("record %d (%s): %w", i, safeName(rec.Name), err))

@@ -240,6 +240,22 @@ func safeName(name string) string {
 
 func now() time.Time { return time.Now().UTC().Truncate(time.Second) }
 
+// newRecord is a copy of rec as a new record: created and rotated at t
+// and version 1 unless rec says otherwise.
+func newRecord(rec Record, t time.Time) Record {
+	rec = rec.clone()
+	if rec.Created.IsZero() {
+		rec.Created = t
+	}
+	if rec.Rotated.IsZero() {
+		rec.Rotated = t
+	}
+	if rec.Version == 0 {
+		rec.Version = 1
+	}
+	return rec
+}
+
 // Add seals secret as a new record and rewrites the file. Created and Rotated
 // default to now and Version to 1; times are stored in UTC to the second.
 // A name already present fails with ErrRecordExists and changes nothing.
@@ -250,17 +266,7 @@ func (v *Vault) Add(rec Record, secret []byte) error {
 	if !v.dataKey.IsAlive() {
 		return fail(ErrClosed)
 	}
-	rec = rec.clone()
-	t := now()
-	if rec.Created.IsZero() {
-		rec.Created = t
-	}
-	if rec.Rotated.IsZero() {
-		rec.Rotated = t
-	}
-	if rec.Version == 0 {
-		rec.Version = 1
-	}
+	rec = newRecord(rec, now())
 	i, found := v.find(rec.Name)
 	if found {
 		return fail(fmt.Errorf("%w: remove it first or choose another name", ErrRecordExists))

@@ -356,6 +356,18 @@ func addCommand() *command {
 	}
 }
 
+// parseHeaders reads repeated --header 'Name: value' flags into h.
+func parseHeaders(flags multiFlag, h map[string]string) error {
+	for _, kv := range flags {
+		k, v, ok := strings.Cut(kv, ":")
+		if !ok || strings.TrimSpace(k) == "" {
+			return usageError("--header %q: write it as 'Name: value'", kv)
+		}
+		h[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return nil
+}
+
 // verifyFlag is --verify: auto, on or off; the bare flag means on.
 type verifyFlag string
 
@@ -532,14 +544,7 @@ func signCommand() *command {
 			fs.Var(&headers, "header", "a request header 'Name: value' (repeatable)")
 		},
 		check: func([]string) error {
-			for _, kv := range headers {
-				k, v, ok := strings.Cut(kv, ":")
-				if !ok || strings.TrimSpace(k) == "" {
-					return usageError("--header %q: write it as 'Name: value'", kv)
-				}
-				h[strings.TrimSpace(k)] = strings.TrimSpace(v)
-			}
-			return nil
+			return parseHeaders(headers, h)
 		},
 		run: func(ctx context.Context, u *ui, c *client.Client, args []string) error {
 			signed, err := c.Sign(ctx, protocol.SignArgs{

@@ -44,14 +44,7 @@ func forwardCommand() *command {
 			if timeout < 0 {
 				return usageError("--timeout %s is negative", timeout)
 			}
-			for _, kv := range headers {
-				k, v, ok := strings.Cut(kv, ":")
-				if !ok || strings.TrimSpace(k) == "" {
-					return usageError("--header %q: write it as 'Name: value'", kv)
-				}
-				h[strings.TrimSpace(k)] = strings.TrimSpace(v)
-			}
-			return nil
+			return parseHeaders(headers, h)
 		},
 		run: func(ctx context.Context, u *ui, c *client.Client, args []string) error {
 			if bodyFile != "" {

@@ -9,7 +9,8 @@
 //
 // It is a test tool and must never be linked into the agent or the keyward
 // binary, never listen beyond loopback, never trust a certificate it made
-// outside a test, and never log a secret or a credential header. Its
+// outside a test, and never log a secret, a signature or a token (it logs
+// the API key id, which the client harnesses read back). Its
 // certificate authority is made in memory at Start and only the CA
 // certificate (no key) is written, to a temporary directory Close removes.
 package fakeexchange

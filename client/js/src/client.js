@@ -19,7 +19,7 @@ export const PROTOCOL_VERSION = 1;
 export const MAX_FRAME = 1 << 20;
 export const SOCKET_ENV = 'KEYWARD_SOCK';
 
-const SECRET_OPS = new Set(['unlock', 'add', 'passwd']);
+const SECRET_OPS = new Set(['unlock', 'add', 'passwd', 'rotate']);
 
 /**
  * The socket path without the KEYWARD_SOCK override, by the rules of
@@ -368,8 +368,10 @@ export class Client {
     return ForwardResponse.fromResult(await this.call('forward', args, { timeout: wait }));
   }
 
-  // The owner's operations. Pass secrets as Buffers: the frames that
-  // carried them are zeroed once written.
+  // The owner's operations. The frames that carried secrets are zeroed
+  // once written, best effort: the base64 and JSON strings built on the
+  // way are immutable and stay on the heap until collected, whatever type
+  // the secret was passed as.
 
   unlock(passphrase) {
     return this.call('unlock', { passphrase: base64(passphrase) }, { timeout: 0 });

@@ -28,8 +28,6 @@ from .errors import (
 )
 from .wire import ForwardResponse, SignedRequest
 
-_SECRET_OPS = frozenset(("unlock", "add", "passwd"))
-
 
 class _AsyncConn:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -141,13 +139,17 @@ class AsyncClient:
             raise cn.error
         cn.pending[req_id] = fut
         try:
+            # A copy: the transport may keep what it is given past drain()
+            # (Python 3.12 queues memoryviews), and frame is zeroed below.
+            # The copy cannot be wiped; like the str the frame was built
+            # from, it stays until collected.
             cn.writer.write(bytes(frame))
             async with cn.drain_lock:
                 await cn.writer.drain()
         except OSError as e:
             cn.shutdown(ConnectionLostError("keyward: send to the agent: %s" % e))
         finally:
-            if op in _SECRET_OPS:
+            if op in wire.SECRET_OPS:
                 wire.wipe(frame)
         try:
             return await asyncio.wait_for(asyncio.shield(fut), timeout)

@@ -31,9 +31,6 @@ from .wire import ForwardResponse, SignedRequest
 #: "Use the client's timeout" (None means no timeout at all).
 _DEFAULT: Any = object()
 
-#: Operations whose frames carry a secret: wiped after sending.
-_SECRET_OPS = frozenset(("unlock", "add", "passwd"))
-
 
 class _Conn:
     """One socket and the calls waiting on it."""
@@ -200,7 +197,7 @@ class Client:
             cn.done.wait(1.0)
             cn.shutdown(ConnectionLostError("keyward: send to the agent: %s" % e))
         finally:
-            if op in _SECRET_OPS:
+            if op in wire.SECRET_OPS:
                 wire.wipe(frame)
         return fut
 
@@ -280,8 +277,10 @@ class Client:
         wait = None if timeout is None else min(timeout, 120.0) + wire.FORWARD_GRACE
         return ForwardResponse.from_result(self.call("forward", args, wait))
 
-    # The owner's operations. Python cannot wipe a str: pass secrets as
-    # bytearray where you can; the frame that carried them is wiped.
+    # The owner's operations. The frame that carried a secret is zeroed
+    # after the write, best effort: the base64 text and the JSON str built
+    # on the way are immutable and stay on the heap until collected,
+    # whatever type the secret was passed as.
 
     def unlock(self, passphrase: Union[str, bytes, bytearray]) -> Dict[str, Any]:
         return self.call("unlock", {"passphrase": wire.b64(passphrase)}, timeout=None)

@@ -52,8 +52,8 @@ def socket_path() -> str:
 def encode_request(req_id: int, op: str, args: Optional[Mapping[str, Any]]) -> bytearray:
     """One request frame: a 4-byte big-endian length, then the JSON body.
 
-    The frame is a bytearray so a caller that sent a secret in it can wipe
-    it. JSON is written without escapes for ASCII (a secret is a plain
+    The frame is a bytearray so a caller that sent a secret in it can zero
+    it (best effort: the str this builds it from cannot be wiped). JSON is written without escapes for ASCII (a secret is a plain
     base64 string, which the agent requires unescaped).
     """
     msg: Dict[str, Any] = {"id": req_id, "op": op}
@@ -219,6 +219,9 @@ def request_args(
 #: agent, so that the agent's own answer (an UpstreamError that says
 #: whether the request was sent) arrives before the client gives up.
 FORWARD_GRACE = 5.0
+
+# The operations whose frames carry a secret: zeroed after the write.
+SECRET_OPS = frozenset(("unlock", "add", "passwd", "rotate"))
 
 
 def forward_args(
