@@ -111,7 +111,7 @@ soak: build
 ## bench: issue 9's benchmark: builds bin/keyward, then runs the agent and
 ## its baselines (a bare Unix-socket echo, OpenSSH's ssh-agent) as separate
 ## processes and prints the table (BENCHMARKS.md says how to read it); the
-## same table goes to bin/bench.json. About a minute; at most five.
+## same table goes to bin/bench.json. About 30 s; at most five minutes.
 .PHONY: bench
 bench: build
 	$(GO) run ./internal/benchrun -keyward $(BIN) -json bin/bench.json

@@ -41,3 +41,17 @@ func TestSpecExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestSpecHelloListsEveryOperation: the hello reply example names the
+// operations this version speaks, in order.
+func TestSpecHelloListsEveryOperation(t *testing.T) {
+	spec, err := os.ReadFile("SPEC.md")
+	require.NoError(t, err)
+	m := regexp.MustCompile("(?s)### hello reply\n.*?```json\n(.*?)\n```").FindSubmatch(spec)
+	require.NotNil(t, m)
+	var r struct {
+		Result HelloResult `json:"result"`
+	}
+	require.NoError(t, json.Unmarshal(m[1], &r))
+	assert.Equal(t, Operations(), r.Result.Operations)
+}
