@@ -5,11 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/keyward/keyward/agent/peercred"
@@ -204,14 +206,19 @@ func policyCatalogue(u *ui, schemeName string) error {
 }
 
 // loadAgentPolicy loads the agent's policy: the file --policy names (which
-// must load), else the default path when a file is there, else none. A
+// must load), else the default path when a file is there (one that cannot
+// even be looked at is an error), else none. A
 // policy that does not load stops the agent, with every problem listed.
 func loadAgentPolicy(flagPath string, log *slog.Logger) (*policy.Holder, error) {
 	path := flagPath
 	if path == "" {
 		path = defaultPolicyPath()
-		if _, err := os.Stat(path); err != nil {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 			return nil, nil
+		} else if err != nil {
+			// A policy that is there but cannot be read must not leave
+			// the agent running without one.
+			return nil, failure(fmt.Sprintf("policy %s: %v", path, err), "fix its permissions, or name another file with --policy")
 		}
 	}
 	h, err := policy.NewHolder(path, log)
