@@ -131,6 +131,13 @@ func ordersOf(scheme, method string, p parsedRequest, body string) (orders []Ord
 				return nil, true, fmt.Errorf("%s is not a JSON list of orders", spec.list)
 			}
 		default:
+			for _, name := range []string{spec.symbol, spec.qty, spec.price, spec.quo} {
+				if name != "" && len(p.query[name])+len(p.form[name]) > 1 {
+					// quantity=1&quantity=1000: the limits would read the
+					// first, a venue may act on the last.
+					return nil, true, fmt.Errorf("%s appears more than once: the agent cannot tell which one the venue reads", name)
+				}
+			}
 			o, err := orderFrom(spec, p.get, p.json)
 			return []Order{o}, true, err
 		}
