@@ -157,7 +157,27 @@ func (a *Agent) Forward(ctx context.Context, args protocol.ForwardArgs) (res *pr
 	if a.log.Enabled(ctx, slog.LevelDebug) {
 		a.log.Debug("forwarded", "credential", args.Credential, "method", method, "host", host, "path", u.Path, "status", resp.Status, "uid", peer.UID, "pid", peer.PID)
 	}
-	return httpResponse(resp), nil
+	out := httpResponse(resp)
+	if err := fitsOneFrame(out, host); err != nil {
+		ev.Decision, ev.Reason = "error", err.Message
+		return nil, err
+	}
+	return out, nil
+}
+
+// fitsOneFrame refuses a response whose reply would be over the frame
+// limit once encoded: a body within MaxResponseBytes grows by a third as
+// base64 (not UTF-8) or up to six times as JSON escapes. Without this the
+// server would answer with a connection-level "reply too large".
+func fitsOneFrame(r *protocol.HTTPResponse, host string) *protocol.Error {
+	if len(r.Body) < 256<<10 {
+		return nil // headers and envelope cannot fill the rest
+	}
+	b, err := protocol.Marshal(r)
+	if err == nil && len(b) <= protocol.MaxFrameSize-1024 {
+		return nil
+	}
+	return protocol.Errorf(protocol.CodeUpstream, "forward to %s: the response, %d bytes once encoded, does not fit the %d-byte reply frame: the request was sent and answered; ask for less (a smaller page, a filter)", host, len(b), protocol.MaxFrameSize)
 }
 
 // targetFor is where forward mode sends a credential's request to u.

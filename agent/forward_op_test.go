@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -296,4 +297,30 @@ uid = 4343
 	_, err = a.Forward(as(4343, ""), order)
 	assert.Equal(t, protocol.CodeDenied, protocol.CodeOf(err), "an endpoint outside the grant")
 	assert.Zero(t, v.count("/api/v3/order"))
+}
+
+// TestForwardResponseMustFitOneFrame: a body within the response limit
+// that grows past the frame limit once encoded (binary as base64, JSON
+// full of quotes as escapes) is an upstream error on the request's own
+// id, not a connection-level "reply too large".
+func TestForwardResponseMustFitOneFrame(t *testing.T) {
+	a, v := forwardAgent(t)
+	for name, body := range map[string][]byte{
+		"binary":        bytes.Repeat([]byte{0xff, 0x00, 0x81}, 300<<10), // 900 KiB, not UTF-8
+		"escape-heavy":  bytes.Repeat([]byte(`"\`), 450<<10),             // 900 KiB of quotes and backslashes
+		"fits as it is": bytes.Repeat([]byte("x"), 900<<10),
+	} {
+		t.Run(name, func(t *testing.T) {
+			v.handler = func(w http.ResponseWriter, r *http.Request) bool { w.Write(body); return true }
+			res, err := a.Forward(selfContext(), protocol.ForwardArgs{Credential: "bn", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://example.com/api/v3/account"}})
+			if name == "fits as it is" {
+				require.NoError(t, err)
+				assert.Len(t, res.Body, len(body))
+				return
+			}
+			require.Error(t, err)
+			assert.Equal(t, protocol.CodeUpstream, protocol.CodeOf(err))
+			assert.Contains(t, err.Error(), "does not fit")
+		})
+	}
 }
