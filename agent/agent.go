@@ -416,6 +416,10 @@ func (a *Agent) Add(ctx context.Context, args protocol.AddArgs) (*protocol.Crede
 	if checked.KeyType != "" {
 		meta[scheme.MetaKeyType] = checked.KeyType
 	}
+	if _, err := a.kr.Credential(args.Name); err == nil {
+		// Before asking the venue: the name is taken either way.
+		return nil, a.keyringError(args.Name, keyring.ErrExists)
+	}
 	if err := a.verifyKey(ctx, sch, args, meta, stored); err != nil {
 		a.log.Warn("credential refused", "credential", args.Name, "scheme", args.Scheme, "reason", err.Error())
 		return nil, err
