@@ -2,12 +2,16 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"math"
 	"net"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -138,13 +142,14 @@ type window struct {
 // throughput is the result of a parallel or pipelined run.
 type throughput struct {
 	perSec float64
+	cpu    time.Duration   // the server's CPU time per request, 0 when unknown
 	lat    []time.Duration // sorted; round trips inside the window (parallel runs only)
 }
 
 // measureParallel runs conns connections, each sending one request at a
 // time, for w; it reports requests per second inside the measuring window
 // and every round trip that started inside it.
-func measureParallel(ctx context.Context, sock string, t *frameTemplate, conns int, w window) (throughput, error) {
+func measureParallel(ctx context.Context, sock string, server int, t *frameTemplate, conns int, w window) (throughput, error) {
 	rcs := make([]*rawConn, conns)
 	for i := range rcs {
 		rc, err := dialRaw(sock)
@@ -184,7 +189,7 @@ func measureParallel(ctx context.Context, sock string, t *frameTemplate, conns i
 			lats[i] = lat
 		}()
 	}
-	perSec, err := timeWindow(ctx, w, &recording, &done)
+	perSec, cpu, err := timeWindow(ctx, w, server, &recording, &done)
 	stop.Store(true)
 	wg.Wait()
 	if firstErr != nil {
@@ -195,24 +200,58 @@ func measureParallel(ctx context.Context, sock string, t *frameTemplate, conns i
 	}
 	all := slices.Concat(lats...)
 	slices.Sort(all)
-	return throughput{perSec: perSec, lat: all}, nil
+	return throughput{perSec: perSec, cpu: cpu, lat: all}, nil
 }
 
 // timeWindow waits out w's warm-up, turns recording on, counts what done
-// gains over w's measuring window, and turns recording off.
-func timeWindow(ctx context.Context, w window, recording *atomic.Bool, done *atomic.Int64) (float64, error) {
+// gains over w's measuring window, and turns recording off. It returns the
+// rate and the CPU time the server process (pid server, 0 for none) spent
+// per request in the window.
+func timeWindow(ctx context.Context, w window, server int, recording *atomic.Bool, done *atomic.Int64) (perSec float64, cpu time.Duration, err error) {
 	if err := sleepCtx(ctx, w.warmup); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	recording.Store(true)
-	c0, t0 := done.Load(), time.Now()
-	err := sleepCtx(ctx, w.measure)
-	c1, t1 := done.Load(), time.Now()
+	c0, t0, u0 := done.Load(), time.Now(), procCPU(server)
+	err = sleepCtx(ctx, w.measure)
+	c1, t1, u1 := done.Load(), time.Now(), procCPU(server)
 	recording.Store(false)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return float64(c1-c0) / t1.Sub(t0).Seconds(), nil
+	if c1 > c0 && u0 >= 0 && u1 >= 0 {
+		cpu = (u1 - u0) / time.Duration(c1-c0)
+	}
+	return float64(c1-c0) / t1.Sub(t0).Seconds(), cpu, nil
+}
+
+// procCPU is the user and system CPU time pid has used, from
+// /proc/PID/stat (in clock ticks, 10 ms each), or -1 when it cannot be
+// read.
+func procCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return -1
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return -1
+	}
+	// The command name, in parentheses, may hold spaces: count fields
+	// after its closing parenthesis. utime and stime are fields 14 and 15.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -228,7 +267,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // w: a writer sends as soon as a slot is free (all free slots in one
 // write), a reader counts replies and frees their slots. It reports
 // replies per second inside the measuring window.
-func measurePipelined(ctx context.Context, sock string, t *frameTemplate, depth int, w window) (throughput, error) {
+func measurePipelined(ctx context.Context, sock string, server int, t *frameTemplate, depth int, w window) (throughput, error) {
 	rc, err := dialRaw(sock)
 	if err != nil {
 		return throughput{}, err
@@ -298,7 +337,7 @@ func measurePipelined(ctx context.Context, sock string, t *frameTemplate, depth 
 			}
 		}
 	}()
-	perSec, werr := timeWindow(wctx, w, &recording, &done)
+	perSec, cpu, werr := timeWindow(wctx, w, server, &recording, &done)
 	quit()
 	<-writerDone
 	// Drain what is in flight, so the server is idle for the next figure.
@@ -323,7 +362,7 @@ func measurePipelined(ctx context.Context, sock string, t *frameTemplate, depth 
 	case missing > 0:
 		return throughput{}, fmt.Errorf("pipelined: %d replies of %d did not arrive", missing, sent.Load())
 	}
-	return throughput{perSec: perSec}, nil
+	return throughput{perSec: perSec, cpu: cpu}, nil
 }
 
 func errOr(err, other error) error {

@@ -67,13 +67,13 @@ func TestMeasureAgainstEcho(t *testing.T) {
 	assert.Positive(t, lat[0])
 
 	w := window{warmup: 20 * time.Millisecond, measure: 100 * time.Millisecond}
-	par, err := measureParallel(ctx, sock, tmpl, 4, w)
+	par, err := measureParallel(ctx, sock, 0, tmpl, 4, w)
 	require.NoError(t, err)
 	assert.Positive(t, par.perSec)
 	assert.NotEmpty(t, par.lat)
 	assert.True(t, slices.IsSorted(par.lat))
 
-	pip, err := measurePipelined(ctx, sock, tmpl, 16, w)
+	pip, err := measurePipelined(ctx, sock, 0, tmpl, 16, w)
 	require.NoError(t, err)
 	assert.Positive(t, pip.perSec)
 }
@@ -108,9 +108,9 @@ func TestMeasureRefusesBadReplies(t *testing.T) {
 	assert.ErrorContains(t, err, "reply id 7, want 1000000001")
 
 	w := window{warmup: 10 * time.Millisecond, measure: 20 * time.Millisecond}
-	_, err = measurePipelined(ctx, reply(`{"id":7,"result":{}}`), tmpl, 8, w)
+	_, err = measurePipelined(ctx, reply(`{"id":7,"result":{}}`), 0, tmpl, 8, w)
 	assert.ErrorContains(t, err, "reply id 7 was never sent")
-	_, err = measureParallel(ctx, reply(`{"id":7,"result":{}}`), tmpl, 2, w)
+	_, err = measureParallel(ctx, reply(`{"id":7,"result":{}}`), 0, tmpl, 2, w)
 	assert.ErrorContains(t, err, "want 1000000001")
 }
 
@@ -118,7 +118,7 @@ func TestMeasureStopsWhenCancelled(t *testing.T) {
 	sock := echoSocket(t, 300)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := measureParallel(ctx, sock, template(t), 2, window{warmup: time.Second, measure: time.Second})
+	_, err := measureParallel(ctx, sock, 0, template(t), 2, window{warmup: time.Second, measure: time.Second})
 	assert.ErrorIs(t, err, context.Canceled)
 	_, err = measureLatency(ctx, sock, template(t), 0, 5000, nil)
 	assert.ErrorIs(t, err, context.Canceled)

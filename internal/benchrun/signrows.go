@@ -101,37 +101,53 @@ func (h *harness) signRows(ctx context.Context) ([]Row, error) {
 	half := window{warmup: o.window.warmup, measure: o.window.measure / rounds}
 	var parE, parK throughput
 	for range rounds {
-		e, err := measureParallel(ctx, echoSock, t, 8, half)
+		e, err := measureParallel(ctx, echoSock, echo.pid(), t, 8, half)
 		if err != nil {
 			return nil, fmt.Errorf("echo, 8 connections: %w", err)
 		}
-		k, err := measureParallel(ctx, a.sock, t, 8, half)
+		k, err := measureParallel(ctx, a.sock, a.pid(), t, 8, half)
 		if err != nil {
 			return nil, fmt.Errorf("agent, 8 connections: %w", a.explain(err))
 		}
 		parE.perSec += e.perSec / rounds
 		parK.perSec += k.perSec / rounds
+		parE.cpu += e.cpu / rounds
+		parK.cpu += k.cpu / rounds
 		parE.lat, parK.lat = append(parE.lat, e.lat...), append(parK.lat, k.lat...)
 	}
 	slices.Sort(parK.lat)
-	var pipE, pipK float64
+	var pipE, pipK throughput
 	for range rounds {
-		e, err := measurePipelined(ctx, echoSock, t, 64, half)
+		e, err := measurePipelined(ctx, echoSock, echo.pid(), t, 64, half)
 		if err != nil {
 			return nil, fmt.Errorf("echo, pipelined: %w", err)
 		}
-		k, err := measurePipelined(ctx, a.sock, t, 64, half)
+		k, err := measurePipelined(ctx, a.sock, a.pid(), t, 64, half)
 		if err != nil {
 			return nil, fmt.Errorf("agent, pipelined: %w", a.explain(err))
 		}
-		pipE += e.perSec / rounds
-		pipK += k.perSec / rounds
+		pipE.perSec += e.perSec / rounds
+		pipK.perSec += k.perSec / rounds
+		pipE.cpu += e.cpu / rounds
+		pipK.cpu += k.cpu / rounds
 	}
 	par := ratioRow("sign_8conn_rps", "throughput, 8 conns", "req/s", parK.perSec, parE.perSec, "echo", atLeast, 0.8)
-	pip := ratioRow("sign_pipelined_rps", "throughput, 1 conn 64 deep", "req/s", pipK, pipE, "echo", atLeast, 0.8)
+	par.Note = cpuNote(parK, parE)
+	pip := ratioRow("sign_pipelined_rps", "throughput, 1 conn 64 deep", "req/s", pipK.perSec, pipE.perSec, "echo", atLeast, 0.8)
+	pip.Note = cpuNote(pipK, pipE)
 	p99par := ratioRow("sign_8conn_p99", "sign p99, 8 conns vs 1 conn", "µs", micros(percentile(parK.lat, 99)), micros(percentile(latK, 99)), "1 conn", atMost, 3)
 	p99par.Note = fmt.Sprintf("the agent's own ratio; the echo's 8-conn p99 is %s µs", formatNumber(micros(percentile(sortedCopy(parE.lat), 99))))
 	return []Row{p50, p99, par, pip, p99par}, nil
+}
+
+// cpuNote says what each server process spent per request: the two cores
+// are shared by the measuring client and the server, so every microsecond
+// the agent spends beyond the echo's is taken from the client too.
+func cpuNote(agent, echo throughput) string {
+	if agent.cpu <= 0 || echo.cpu <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("server CPU per request: agent %.1f µs, echo %.1f µs", micros(agent.cpu), micros(echo.cpu))
 }
 
 func sortedCopy(d []time.Duration) []time.Duration {
