@@ -37,9 +37,14 @@ type Agent interface {
 // secret the arguments carried.
 func DecodeRequest(body []byte) (*Request, error) {
 	if id, op, args, ok := fastRequest(body); ok && op == OpSign {
-		sa := new(SignArgs)
-		if fastSignArgs(args, sa) {
-			return &Request{ID: id, Op: op, Args: args, sign: sa}, nil
+		// One allocation for the request and its arguments.
+		sr := new(struct {
+			req  Request
+			args SignArgs
+		})
+		if fastSignArgs(args, &sr.args) {
+			sr.req = Request{ID: id, Op: op, Args: args, sign: &sr.args}
+			return &sr.req, nil
 		}
 	}
 	return decodeRequestJSON(body)

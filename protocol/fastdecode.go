@@ -1,7 +1,7 @@
 package protocol
 
 import (
-	"strconv"
+	"math"
 	"unicode/utf8"
 )
 
@@ -16,10 +16,16 @@ import (
 // the fast path never changes what a frame means; FuzzFastDecode holds it
 // to that against encoding/json.
 
-// fastScanner walks one JSON text.
+// fastScanner walks one JSON text. src, when set, is b as a string: the
+// strings str returns are then slices of it, and a whole sign request
+// costs one copy instead of one per field. It is never set for a text that
+// may hold a secret (the envelope, whose args may be an unlock's): a
+// string cannot be wiped.
 type fastScanner struct {
-	b []byte
-	i int
+	b      []byte
+	src    string
+	i      int
+	nameAt int // where the last name read begins in b
 }
 
 func (s *fastScanner) ws() {
@@ -68,6 +74,9 @@ func (s *fastScanner) str() (string, bool) {
 			if !ascii && !utf8.Valid(raw) {
 				return "", false // encoding/json would replace bytes: let it
 			}
+			if s.src != "" {
+				return s.src[start : s.i-1], true
+			}
 			return string(raw), true
 		case c == '\\':
 			return s.escaped(start, ascii)
@@ -79,6 +88,28 @@ func (s *fastScanner) str() (string, bool) {
 		s.i++
 	}
 	return "", false
+}
+
+// name reads an object member's name in place, without copying it; a name
+// with an escape or a byte outside ASCII gives up (no field of ours has
+// one, and encoding/json then decides what it means).
+func (s *fastScanner) name() ([]byte, bool) {
+	if !s.consume('"') {
+		return nil, false
+	}
+	start := s.i
+	s.nameAt = start
+	for s.i < len(s.b) {
+		switch c := s.b[s.i]; {
+		case c == '"':
+			s.i++
+			return s.b[start : s.i-1], true
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			return nil, false
+		}
+		s.i++
+	}
+	return nil, false
 }
 
 // escaped finishes a string that has an escape at s.i.
@@ -184,13 +215,19 @@ func (s *fastScanner) uint() (uint64, bool) {
 			return 0, false
 		}
 	}
-	n, err := strconv.ParseUint(string(digits), 10, 64)
-	return n, err == nil
+	var n uint64
+	for _, d := range digits {
+		if n > (math.MaxUint64-9)/10 && (n > math.MaxUint64/10 || uint64(d-'0') > math.MaxUint64-10*n) {
+			return 0, false // out of range: encoding/json says so
+		}
+		n = 10*n + uint64(d-'0')
+	}
+	return n, true
 }
 
 // object reads an object, calling field for each member with the scanner
 // at the member's value; field returns false to give up.
-func (s *fastScanner) object(field func(name string) bool) bool {
+func (s *fastScanner) object(field func(name []byte) bool) bool {
 	if !s.consume('{') {
 		return false
 	}
@@ -198,7 +235,7 @@ func (s *fastScanner) object(field func(name string) bool) bool {
 		return true
 	}
 	for {
-		name, ok := s.str()
+		name, ok := s.name()
 		if !ok || !s.consume(':') || !field(name) {
 			return false
 		}
@@ -245,9 +282,9 @@ func (s *fastScanner) rawObject() ([]byte, bool) {
 func fastRequest(body []byte) (id uint64, op string, args []byte, ok bool) {
 	s := fastScanner{b: body}
 	var seenID, seenOp, seenArgs bool
-	ok = s.object(func(name string) bool {
+	ok = s.object(func(name []byte) bool {
 		var ok bool
-		switch name {
+		switch string(name) {
 		case "id":
 			if seenID {
 				return false
@@ -259,7 +296,10 @@ func fastRequest(body []byte) (id uint64, op string, args []byte, ok bool) {
 				return false
 			}
 			seenOp = true
-			op, ok = s.str()
+			var raw []byte
+			if raw, ok = s.name(); ok {
+				op, ok = opNames[string(raw)]
+			}
 		case "args":
 			if seenArgs {
 				return false
@@ -279,7 +319,7 @@ func fastRequest(body []byte) (id uint64, op string, args []byte, ok bool) {
 // fastSignArgs decodes sign's arguments; false sends them to
 // encoding/json.
 func fastSignArgs(raw []byte, a *SignArgs) bool {
-	s := fastScanner{b: raw}
+	s := fastScanner{b: raw, src: string(raw)}
 	var seen [5]bool
 	once := func(i int) bool {
 		if seen[i] {
@@ -288,9 +328,9 @@ func fastSignArgs(raw []byte, a *SignArgs) bool {
 		seen[i] = true
 		return true
 	}
-	ok := s.object(func(name string) bool {
+	ok := s.object(func(name []byte) bool {
 		var ok bool
-		switch name {
+		switch string(name) {
 		case "credential":
 			if !once(0) {
 				return false
@@ -316,7 +356,8 @@ func fastSignArgs(raw []byte, a *SignArgs) bool {
 				return false
 			}
 			h := make(map[string]string)
-			ok = s.object(func(k string) bool {
+			ok = s.object(func(name []byte) bool {
+				k := s.src[s.nameAt : s.nameAt+len(name)] // no copy
 				if _, dup := h[k]; dup {
 					return false
 				}
@@ -331,3 +372,13 @@ func fastSignArgs(raw []byte, a *SignArgs) bool {
 	s.ws()
 	return ok && s.i == len(s.b)
 }
+
+// opNames maps each operation's name to itself, so that the decoder reads
+// an op without copying it. An op it does not know goes to encoding/json.
+var opNames = func() map[string]string {
+	m := make(map[string]string)
+	for _, op := range Operations() {
+		m[op] = op
+	}
+	return m
+}()
