@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"slices"
 	"strings"
 )
 
@@ -124,9 +125,10 @@ func catalogue() []MoneyEntry {
 // them could be replayed against the withdrawal endpoint whatever path the
 // bot claimed.
 type paramRule struct {
-	any []string   // any of these parameter names
-	all [][]string // or all names of one of these sets
-	ids []string   // the catalogue entries these parameters belong to
+	any []string          // any of these parameter names
+	all [][]string        // or all names of one of these sets
+	ids []string          // the catalogue entries these parameters belong to
+	bit map[string]uint64 // each name above, as a bit of the set present
 }
 
 var paramRules = map[string]paramRule{
@@ -145,7 +147,18 @@ var paramRules = map[string]paramRule{
 	},
 }
 
-func init() { paramRules["binance-ws"] = paramRules["binance"] }
+func init() {
+	for scheme, r := range paramRules {
+		r.bit = map[string]uint64{}
+		for _, n := range slices.Concat(append([][]string{r.any}, r.all...)...) {
+			if _, ok := r.bit[n]; !ok {
+				r.bit[n] = 1 << len(r.bit) // fewer than 64 names
+			}
+		}
+		paramRules[scheme] = r
+	}
+	paramRules["binance-ws"] = paramRules["binance"]
+}
 
 // moneyEndpoint returns the catalogue entry a request hits, if any.
 func moneyEndpoint(scheme, method, path, body string) (MoneyEntry, bool) {
@@ -176,22 +189,28 @@ func catalogueFor(scheme string) []MoneyEntry { return byScheme[scheme] }
 // Catalogue returns every entry, for `keyward policy catalogue` and docs.
 func Catalogue() []MoneyEntry { return catalogue() }
 
-// moneyParams reports whether params (names only) form a set that belongs
-// to a money-moving endpoint of a venue that does not sign the path.
-func moneyParams(scheme string, names map[string]bool) (string, bool) {
+// moneyParams reports whether the request's parameter names form a set
+// that belongs to a money-moving endpoint of a venue that does not sign
+// the path. It reads each name once.
+func moneyParams(scheme string, p *parsedRequest) (string, bool) {
 	r, ok := paramRules[scheme]
 	if !ok {
 		return "", false
 	}
+	var present uint64
+	p.eachName(func(name string) { present |= r.bit[name] })
+	if present == 0 {
+		return "", false
+	}
 	for _, n := range r.any {
-		if names[n] {
+		if present&r.bit[n] != 0 {
 			return n, true
 		}
 	}
 	for _, set := range r.all {
 		hit := true
 		for _, n := range set {
-			hit = hit && names[n]
+			hit = hit && present&r.bit[n] != 0
 		}
 		if hit {
 			return strings.Join(set, "+"), true

@@ -161,7 +161,7 @@ func (g *Grant) coversEndpoint(method, p string) bool {
 
 // namesMoney reports whether g names the catalogue entry r hits: by the
 // entry's ID, or by the exact endpoint the request goes to.
-func (g *Grant) namesMoney(r Request, p parsedRequest) (MoneyEntry, bool) {
+func (g *Grant) namesMoney(r Request, p *parsedRequest) (MoneyEntry, bool) {
 	e, hit := moneyEndpoint(r.Scheme, r.Method, p.path, r.Body)
 	if !hit || g == nil {
 		return e, false
@@ -177,7 +177,7 @@ func (g *Grant) namesMoney(r Request, p parsedRequest) (MoneyEntry, bool) {
 
 // moneyCheck refuses catalogue endpoints and, for venues that do not sign
 // the path, the parameter sets that belong to them, unless g names them.
-func moneyCheck(r Request, p parsedRequest, g *Grant) (Decision, bool) {
+func moneyCheck(r Request, p *parsedRequest, g *Grant) (Decision, bool) {
 	if e, hit := moneyEndpoint(r.Scheme, r.Method, p.path, r.Body); hit {
 		if _, named := g.namesMoney(r, p); named {
 			return Decision{}, false
@@ -185,7 +185,7 @@ func moneyCheck(r Request, p parsedRequest, g *Grant) (Decision, bool) {
 		return Decision{Rule: "catalogue: " + r.Scheme + " " + e.What + " " + e.ID,
 			Reason: fmt.Sprintf("%s is a %s endpoint: the agent refuses it unless a policy grant names %q in allow_money_movement", e.ID, e.What, e.ID)}, true
 	}
-	if set, hit := moneyParams(r.Scheme, p.names()); hit {
+	if set, hit := moneyParams(r.Scheme, p); hit {
 		return Decision{Rule: "catalogue: " + r.Scheme + " money-moving parameters",
 			Reason: fmt.Sprintf("the request carries %s, parameters of a %s withdrawal or transfer; %s does not sign the path, so such a signature could be replayed against the withdrawal endpoint: the agent refuses it", set, r.Scheme, r.Scheme)}, true
 	}
@@ -194,7 +194,7 @@ func moneyCheck(r Request, p parsedRequest, g *Grant) (Decision, bool) {
 
 // checkOrders applies the grant's symbol and size limits to order
 // endpoints; it returns a reason when they refuse.
-func (g *Grant) checkOrders(r Request, p parsedRequest) string {
+func (g *Grant) checkOrders(r Request, p *parsedRequest) string {
 	if len(g.symbols) == 0 && g.maxQty == nil && g.maxNotional == nil {
 		return ""
 	}

@@ -92,7 +92,7 @@ func init() {
 
 // ordersOf extracts the orders a request places, or ok=false when the
 // request is not to an order endpoint the policy knows.
-func ordersOf(scheme, method string, p parsedRequest, body string) (orders []Order, ok bool, err error) {
+func ordersOf(scheme, method string, p *parsedRequest, body string) (orders []Order, ok bool, err error) {
 	if scheme == "hyperliquid" {
 		return hyperliquidOrders(body)
 	}
@@ -107,6 +107,7 @@ func ordersOf(scheme, method string, p parsedRequest, body string) (orders []Ord
 		if !hit {
 			continue
 		}
+		p.params()
 		var items []map[string]any
 		switch {
 		case spec.listBody && spec.list == "":

@@ -220,6 +220,13 @@ func TestParamSets(t *testing.T) {
 		{"binance", "POST", "https://api.binance.com/api/v3/order", "symbol=BTCUSDT&quantity=1", false},
 		{"binance", "POST", "https://api.binance.com/api/v3/order", "asset=BTC&amount=1&type=1", true},
 		{"binance", "GET", "https://api.binance.com/api/v3/account?toEmail=x%40y", "", true},
+		// Names are read as widely as any venue might: escaped, after a
+		// ';', in the query or the body, with or without a value.
+		{"binance", "POST", "https://api.binance.com/api/v3/order", "symbol=BTCUSDT&addr%65ss=x", true},
+		{"binance", "POST", "https://api.binance.com/api/v3/order", "symbol=BTCUSDT;address=x", true},
+		{"binance", "POST", "https://api.binance.com/api/v3/order?coin=BTC", "symbol=BTCUSDT&amount=1", true},
+		{"binance", "POST", "https://api.binance.com/api/v3/order", "symbol=BTCUSDT&withdrawOrderId", true},
+		{"binance", "POST", "https://api.binance.com/api/v3/order", "symbol=BTCUSDT&amount=1&addressx=1", false},
 		{"bybit", "POST", "https://api.bybit.com/v5/order/create", `{"symbol":"BTCUSDT","qty":"1"}`, false},
 		{"bybit", "POST", "https://api.bybit.com/v5/order/create", `{"coin":"BTC","amount":"1","address":"x"}`, true},
 		{"bybit", "POST", "https://api.bybit.com/v5/order/create", `{"fromAccountType":"UNIFIED","toAccountType":"FUND"}`, true},
@@ -349,6 +356,19 @@ func BenchmarkDecide(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if d, _, _ := p.Decide(id, req); !d.Allow {
+			b.Fatal(d.Reason)
+		}
+	}
+}
+
+// BenchmarkDecideNoPolicy is the signing path without a policy file: the
+// money-moving catalogue alone.
+func BenchmarkDecideNoPolicy(b *testing.B) {
+	var p *Policy
+	req := Request{Op: OpSign, Credential: "binance-main", Scheme: "binance", Method: "POST", URL: "https://api.binance.com/api/v3/order", Body: "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=0.1&price=30000"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if d, _, _ := p.Decide(ident(1001, "", ""), req); !d.Allow {
 			b.Fatal(d.Reason)
 		}
 	}

@@ -16,38 +16,61 @@ type Request struct {
 	Method     string
 	URL        string
 	Body       string
+	// Host (lower case) and Path (escaped) are URL's, when the caller has
+	// parsed it already; when Host is empty the policy parses URL itself.
+	Host, Path string
 }
 
 // parsedRequest is a request's path and parameters, read leniently: the
 // policy judges what the venue would see, and a scheme refuses malformed
-// requests itself.
+// requests itself. The parameters are parsed only when a check needs
+// their values (params); has answers for a name without parsing a form.
 type parsedRequest struct {
 	host, path string
+	rawQuery   string
+	body       string // trimmed
+	parsed     bool
 	query      url.Values
 	form       url.Values     // a form-encoded body
 	json       map[string]any // a JSON object body
 	jsonList   []any          // a JSON array body
 }
 
-func parseRequest(r Request) parsedRequest {
-	var p parsedRequest
+func parseRequest(r Request) *parsedRequest {
+	p := &parsedRequest{host: r.Host, path: r.Path, body: strings.TrimSpace(r.Body)}
 	base, rawQuery, _ := strings.Cut(r.URL, "?")
-	if u, err := url.Parse(base); err == nil {
-		p.host, p.path = strings.ToLower(u.Hostname()), u.EscapedPath()
+	p.rawQuery = rawQuery
+	if r.Host == "" {
+		if u, err := url.Parse(base); err == nil {
+			p.host, p.path = strings.ToLower(u.Hostname()), u.EscapedPath()
+		}
 	}
-	p.query, _ = url.ParseQuery(rawQuery)
-	body := strings.TrimSpace(r.Body)
+	return p
+}
+
+// formBody reports whether the body is form-encoded (not JSON).
+func (p *parsedRequest) formBody() bool {
+	return p.body != "" && p.body[0] != '{' && p.body[0] != '['
+}
+
+// params parses the query and the body, once.
+func (p *parsedRequest) params() *parsedRequest {
+	if p.parsed {
+		return p
+	}
+	p.parsed = true
+	p.query, _ = url.ParseQuery(p.rawQuery)
 	switch {
-	case strings.HasPrefix(body, "{"):
-		d := json.NewDecoder(strings.NewReader(body))
+	case strings.HasPrefix(p.body, "{"):
+		d := json.NewDecoder(strings.NewReader(p.body))
 		d.UseNumber()
 		_ = d.Decode(&p.json)
-	case strings.HasPrefix(body, "["):
-		d := json.NewDecoder(strings.NewReader(body))
+	case strings.HasPrefix(p.body, "["):
+		d := json.NewDecoder(strings.NewReader(p.body))
 		d.UseNumber()
 		_ = d.Decode(&p.jsonList)
-	case body != "":
-		p.form, _ = url.ParseQuery(body)
+	case p.body != "":
+		p.form, _ = url.ParseQuery(p.body)
 	}
 	// A JSON-RPC body (Deribit, Binance WebSocket) carries its parameters
 	// in "params".
@@ -57,25 +80,46 @@ func parseRequest(r Request) parsedRequest {
 	return p
 }
 
-// names returns every parameter name in the query, the form body and the
-// top level of a JSON body.
-func (p parsedRequest) names() map[string]bool {
-	n := map[string]bool{}
-	for k := range p.query {
-		n[k] = true
+// eachName calls f with the name of every parameter in the query, a form
+// body and the top level of a JSON body.
+func (p *parsedRequest) eachName(f func(string)) {
+	formNames(p.rawQuery, f)
+	switch {
+	case p.formBody():
+		formNames(p.body, f)
+	case p.body != "":
+		for k := range p.params().json {
+			f(k)
+		}
 	}
-	for k := range p.form {
-		n[k] = true
+}
+
+// formNames calls f with each key of the form-encoded text q. It reads
+// keys more widely than url.ParseQuery, never more narrowly: it splits on
+// ';' as well as '&', and gives a key with an escape both as written and
+// unescaped, so that no venue, however it parses, sees a key this missed.
+func formNames(q string, f func(string)) {
+	start := 0
+	for i := 0; i <= len(q); i++ {
+		if i < len(q) && q[i] != '&' && q[i] != ';' {
+			continue
+		}
+		kv := q[start:i]
+		start = i + 1
+		k, _, _ := strings.Cut(kv, "=")
+		f(k)
+		if strings.ContainsAny(k, "%+") {
+			if u, err := url.QueryUnescape(k); err == nil {
+				f(u)
+			}
+		}
 	}
-	for k := range p.json {
-		n[k] = true
-	}
-	return n
 }
 
 // get returns a parameter's value as text from wherever the request
 // carries it.
-func (p parsedRequest) get(name string) (string, bool) {
+func (p *parsedRequest) get(name string) (string, bool) {
+	p.params()
 	if v, ok := p.query[name]; ok && len(v) > 0 {
 		return v[0], true
 	}
