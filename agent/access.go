@@ -67,7 +67,8 @@ func (a *Agent) auditSystem(op, credential, reason string) {
 // admitUse decides a use of a credential (sign, forward) by the policy and
 // its rate limits, and checks that the audit log can take the record. It
 // returns the wire error for a refusal; the caller audits the outcome.
-func (a *Agent) admitUse(id peerid.Identity, op, credential, schemeName, method, rawURL, body string, now time.Time) (policy.Decision, error) {
+// host (lower case) and path (escaped) are rawURL's, already parsed.
+func (a *Agent) admitUse(id peerid.Identity, op, credential, schemeName, method, rawURL, host, path, body string, now time.Time) (policy.Decision, error) {
 	if a.cfg.Audit != nil {
 		if err := a.cfg.Audit.Healthy(); err != nil {
 			d := policy.Decision{Rule: "audit", Reason: "the audit log cannot be written, and the agent is set to stop signing rather than run unaudited: " + err.Error()}
@@ -75,7 +76,7 @@ func (a *Agent) admitUse(id peerid.Identity, op, credential, schemeName, method,
 		}
 	}
 	p := a.cfg.Policy.Policy()
-	d, c, g := p.Decide(id, policy.Request{Op: op, Credential: credential, Scheme: schemeName, Method: method, URL: rawURL, Body: body})
+	d, c, g := p.Decide(id, policy.Request{Op: op, Credential: credential, Scheme: schemeName, Method: method, URL: rawURL, Host: host, Path: path, Body: body})
 	if d.Allow && p != nil {
 		if lim := a.cfg.Policy.Limiter().Allow(p, c, g, credential, now); !lim.Allow {
 			lim.Client = d.Client

@@ -584,7 +584,7 @@ func (a *Agent) Sign(ctx context.Context, args protocol.SignArgs) (res *protocol
 	case method != protocol.MethodWS && u.Scheme != "https":
 		return nil, protocol.Errorf(protocol.CodeBadRequest, "keyward signs only https URLs (and wss:// for method WS), not %s://", u.Scheme)
 	}
-	host := strings.ToLower(u.Hostname())
+	host, path := strings.ToLower(u.Hostname()), u.EscapedPath()
 	now := a.now()
 
 	// The scheme decides which catalogue applies; a credential the keyring
@@ -595,7 +595,7 @@ func (a *Agent) Sign(ctx context.Context, args protocol.SignArgs) (res *protocol
 		schemeName = c.Scheme
 	}
 	ev := AuditEvent{Time: now, Client: peer, Op: protocol.OpSign, Credential: args.Credential, Method: method,
-		Host: host, Path: u.EscapedPath(), Params: paramsHash(args.URL, args.Body)}
+		Host: host, Path: path, Params: paramsHash(args.URL, args.Body)}
 	defer func() {
 		ev.Latency = time.Since(start)
 		if err != nil && ev.Decision == "" {
@@ -604,7 +604,7 @@ func (a *Agent) Sign(ctx context.Context, args protocol.SignArgs) (res *protocol
 		}
 		a.audit(ev)
 	}()
-	d, err := a.admitUse(peer, protocol.OpSign, args.Credential, schemeName, method, args.URL, args.Body, now)
+	d, err := a.admitUse(peer, protocol.OpSign, args.Credential, schemeName, method, args.URL, host, path, args.Body, now)
 	ev.Rule = d.Rule
 	if err != nil {
 		ev.Decision, ev.Reason = "deny", d.Reason
@@ -641,7 +641,7 @@ func (a *Agent) signWithKey(name string, req scheme.Request, host string, now ti
 		if !ok {
 			return protocol.Errorf(protocol.CodeUnsupported, "credential %q uses scheme %q, which this agent does not know", c.Name, c.Scheme)
 		}
-		info := s.Info()
+		info := scheme.InfoOf(s)
 		if info.ForwardOnly && !forward {
 			return protocol.Errorf(protocol.CodeForwardOnly, "credential %q uses scheme %s, which sends its secret in clear on every request, so the agent does not hand its requests to bots: use forward (the Go, Python and JS clients' transports do it by default; `keyward forward %s METHOD URL` on the command line)", c.Name, c.Scheme, c.Name)
 		}

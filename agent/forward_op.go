@@ -99,7 +99,7 @@ func (a *Agent) Forward(ctx context.Context, args protocol.ForwardArgs) (res *pr
 		}
 		a.audit(ev)
 	}()
-	d, err := a.admitUse(peer, protocol.OpForward, args.Credential, cred.Scheme, method, args.URL, args.Body, now)
+	d, err := a.admitUse(peer, protocol.OpForward, args.Credential, cred.Scheme, method, args.URL, host, u.EscapedPath(), args.Body, now)
 	ev.Rule = d.Rule
 	if err != nil {
 		ev.Decision, ev.Reason = "deny", d.Reason

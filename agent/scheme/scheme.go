@@ -215,6 +215,35 @@ var byName = sync.OnceValue(func() map[string]Scheme {
 	return m
 })
 
+// known holds what each scheme of all() says of itself, read once: Hosts
+// and Info build their slices on every call, and the signing path asks
+// for both on every signature.
+type known struct {
+	hosts map[string]bool
+	info  Info
+}
+
+var knownByName = sync.OnceValue(func() map[string]known {
+	m := make(map[string]known)
+	for _, s := range all() {
+		k := known{hosts: make(map[string]bool), info: s.Info()}
+		for _, h := range s.Hosts() {
+			k.hosts[h] = true
+		}
+		m[s.Name()] = k
+	}
+	return m
+})
+
+// InfoOf returns s.Info(), without building it again for a scheme of
+// this package. The caller must not modify its slices.
+func InfoOf(s Scheme) Info {
+	if k, ok := knownByName()[s.Name()]; ok {
+		return k.info
+	}
+	return s.Info()
+}
+
 // Lookup returns the scheme called name.
 func Lookup(name string) (Scheme, bool) {
 	s, ok := byName()[name]
@@ -278,7 +307,11 @@ func AllowedHosts(s Scheme, meta map[string]string) []string {
 // tells a venue's server from another.
 func HostAllowed(s Scheme, meta map[string]string, host string) bool {
 	host = strings.ToLower(host)
-	if slices.Contains(s.Hosts(), host) {
+	if k, ok := knownByName()[s.Name()]; ok {
+		if k.hosts[host] {
+			return true
+		}
+	} else if slices.Contains(s.Hosts(), host) {
 		return true
 	}
 	for h := range strings.SplitSeq(meta["hosts"], ",") {
