@@ -32,6 +32,7 @@ type frameReader struct {
 	beforeRead func()
 	// idle and frame are the read deadlines between frames and within one.
 	idle, frame time.Duration
+	deadline    lazyDeadline
 }
 
 // errFrameSize carries a bad length, read before any body.
@@ -68,7 +69,10 @@ func (f *frameReader) fill(between bool) error {
 	if between {
 		d = f.idle
 	}
-	f.nc.SetReadDeadline(time.Now().Add(d))
+	if f.deadline.set == nil {
+		f.deadline.set = f.nc.SetReadDeadline
+	}
+	f.deadline.extend(d)
 	m, err := f.nc.Read(f.buf[f.w:])
 	f.w += m
 	if m > 0 {
@@ -138,7 +142,10 @@ func (f *frameReader) wipe() {
 func (f *frameReader) readLarge(n int) ([]byte, error) {
 	have := f.buf[f.r+4 : f.w]
 	defer func() { clear(have); f.r, f.w = 0, 0 }()
-	f.nc.SetReadDeadline(time.Now().Add(f.frame))
+	if f.deadline.set == nil {
+		f.deadline.set = f.nc.SetReadDeadline
+	}
+	f.deadline.extend(f.frame)
 	return readBody(f.nc, n, have)
 }
 

@@ -144,8 +144,9 @@ type serverConn struct {
 	nc     *net.UnixConn
 	peer   peercred.Cred
 	log    *slog.Logger
-	wmu    sync.Mutex // serialises reply writes
-	dead   bool       // a write failed; guarded by wmu
+	wmu    sync.Mutex   // serialises reply writes
+	dead   bool         // a write failed; guarded by wmu
+	wdl    lazyDeadline // guarded by wmu
 	sem    chan struct{}
 	cancel context.CancelFunc
 	// pending holds inline replies not yet written; only the read loop
@@ -298,6 +299,7 @@ func (c *serverConn) readFailed(err error, where string) {
 // collect appends an inline request's reply to the pending writes.
 func (c *serverConn) collect(req *protocol.Request, reply *protocol.Reply) {
 	c.pending = c.appendReplyFrame(c.pending, req, reply)
+	clear(reply.Result) // copied into pending, which is wiped once written
 }
 
 // appendReplyFrame appends reply to dst as one whole frame; a reply that
@@ -341,6 +343,7 @@ func (c *serverConn) handle(ctx context.Context, req *protocol.Request, decodeEr
 	}
 	clear(body)
 	frame := c.appendReplyFrame(make([]byte, 0, 512), req, reply)
+	clear(reply.Result)
 	c.writeFrames(frame)
 	clear(frame)
 }
@@ -352,7 +355,10 @@ func (c *serverConn) writeFrames(frames []byte) {
 	if c.dead {
 		return
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+	if c.wdl.set == nil {
+		c.wdl.set = c.nc.SetWriteDeadline
+	}
+	c.wdl.extend(c.s.cfg.WriteTimeout)
 	if _, err := c.nc.Write(frames); err != nil {
 		// Once is enough: the other replies in flight would only fail too.
 		c.dead = true
