@@ -667,8 +667,9 @@ func (a *Agent) signWithKey(name string, req scheme.Request, host string, now ti
 			}
 		}
 		var nonceErr error
+		at := in.Now // not in.Now: capturing in would move it to the heap
 		in.Nonce = func(unit time.Duration) uint64 {
-			n, err := a.nonces.Next(strings.TrimPrefix(c.Name, verifyPrefix), unit, in.Now)
+			n, err := a.nonces.Next(strings.TrimPrefix(c.Name, verifyPrefix), unit, at)
 			if err != nil && nonceErr == nil {
 				nonceErr = err
 			}

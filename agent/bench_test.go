@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net"
@@ -143,5 +144,56 @@ func BenchmarkAgentSign(b *testing.B) {
 		if _, err := a.Sign(ctx, signArgs); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkSignFrame is everything the server does for one sign frame
+// except the system calls: decode, the agent's work (with its audit log,
+// as it runs by default), and the reply encoded into a frame. Compare it
+// with what a bare echo costs per request (make bench's CPU note).
+func BenchmarkSignFrame(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "vault")
+	if err := vault.Create(path, []byte(agenttest.Passphrase), cheapKDF); err != nil {
+		b.Fatal(err)
+	}
+	al, err := OpenAuditLog(filepath.Join(b.TempDir(), "audit.log"), false, time.Now, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { al.Close() })
+	a := New(Config{VaultPath: path, OwnerUID: uint32(os.Getuid()), Audit: al})
+	b.Cleanup(a.Close)
+	ctx := selfContext()
+	if _, err := a.Unlock(ctx, protocol.UnlockArgs{Passphrase: protocol.Secret(agenttest.Passphrase)}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := a.Add(ctx, protocol.AddArgs{Name: "main", Scheme: "binance", APIKey: "bench-key", Secret: protocol.Secret("bench-secret-not-a-real-key-0123456789abcdef")}); err != nil {
+		b.Fatal(err)
+	}
+	// As the clients write it (protocol.Marshal: no HTML escapes).
+	args, err := protocol.Marshal(signArgs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	frame, err := protocol.Marshal(protocol.Request{ID: 1, Op: protocol.OpSign, Args: bytes.TrimSpace(args)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	frame = bytes.TrimSpace(frame)
+	c := &serverConn{s: NewServer(a, nil, slog.New(slog.DiscardHandler), ServerConfig{})}
+	body := make([]byte, len(frame))
+	var out []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(body, frame)
+		req, err := protocol.DecodeRequest(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		reply := protocol.Handle(ctx, a, req)
+		if reply.Error != nil {
+			b.Fatal(reply.Error)
+		}
+		out = c.appendReplyFrame(out[:0], req, reply)
 	}
 }

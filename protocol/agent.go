@@ -129,7 +129,22 @@ func Handle(ctx context.Context, a Agent, req *Request) *Reply {
 		return ErrorReply(req.ID, err)
 	}
 	if r, ok := result.(*HTTPRequest); ok && r != nil {
-		return &Reply{ID: req.ID, Result: appendHTTPRequest(make([]byte, 0, 64+len(r.URL)+len(r.Body)), r)}
+		// Sized for the usual reply, so that it is built in one allocation,
+		// with the Reply in the same one.
+		n := 64 + len(r.Method) + len(r.URL) + len(r.Body)
+		for k, v := range r.Headers {
+			n += len(k) + len(v) + 8
+		}
+		rr := new(struct {
+			reply Reply
+			buf   [512]byte
+		})
+		dst := rr.buf[:0]
+		if n > len(rr.buf) {
+			dst = make([]byte, 0, n+n/8)
+		}
+		rr.reply = Reply{ID: req.ID, Result: appendHTTPRequest(dst, r)}
+		return &rr.reply
 	}
 	raw, err := Marshal(result)
 	if err != nil {

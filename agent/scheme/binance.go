@@ -171,7 +171,8 @@ func (b binance) Sign(in Input) (Request, error) {
 		}
 	} else {
 		// The agent's parameters, in the order the docs' examples use.
-		var extra []byte
+		var buf [64]byte
+		extra := buf[:0]
 		if !seen.recvWindow {
 			extra = append(extra, "recvWindow=5000&"...)
 		}
