@@ -3,6 +3,7 @@ module github.com/keyward/keyward
 go 1.26.0
 
 require (
+	filippo.io/edwards25519 v1.2.0
 	github.com/BurntSushi/toml v1.6.0
 	github.com/awnumar/memguard v0.23.0
 	github.com/coreos/go-systemd/v22 v22.7.0

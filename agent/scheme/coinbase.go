@@ -162,10 +162,7 @@ func coinbaseDecodeSecret(s []byte) ([]byte, error) {
 // coinbaseIsEd25519 reports whether raw is seed||public of one Ed25519 key.
 func coinbaseIsEd25519(raw []byte) bool {
 	var ok bool
-	erase.Do(func() {
-		pub := ed25519.NewKeyFromSeed(raw[:ed25519.SeedSize]).Public().(ed25519.PublicKey)
-		ok = bytes.Equal(pub, raw[ed25519.SeedSize:])
-	})
+	erase.Do(func() { ok = ed25519KeyConsistent(raw) })
 	return ok
 }
 

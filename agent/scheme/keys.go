@@ -111,6 +111,12 @@ func checkPEMKeyErased(venue string, secret []byte, pkcs8Only bool, allowed []st
 	}
 	switch k := key.(type) {
 	case ed25519.PrivateKey:
+		// x509 derives the public half from the seed, so the two match;
+		// check anyway, since ed25519Sign trusts the stored public half
+		// (a wrong one would leak the key through its signatures).
+		if !ed25519KeyConsistent(k) {
+			return Checked{}, badRequest(venue + ": the Ed25519 key's public half is not the public key of its seed: the key is damaged; export it again")
+		}
 		return Checked{KeyType: typ, Secret: bytes.Clone(k)}, nil // seed || public key
 	default:
 		der, err := x509.MarshalPKCS8PrivateKey(k)
@@ -169,16 +175,22 @@ func signRSA(der, msg []byte) ([]byte, error) {
 // key (seed, then public key) as Check stores it, or the 32-byte seed
 // alone, as vaults written before stored it.
 //
-// The key is always expanded from its seed into a fresh Go-memory key
-// under erase.Do, never passed to ed25519.Sign where it lies: Sign caches
-// the expanded key under a weak pointer to the key's bytes, and a weak
-// pointer into the keyring's locked (non-Go) memory is a fatal error.
+// It signs with ed25519Sign (ed25519sign.go), which takes the stored public
+// key rather than recomputing it: one scalar base multiplication per
+// signature rather than two. A bare seed costs the second one, as before.
+// crypto/ed25519 is never handed the key where it lies: Sign caches the
+// expanded key under a weak pointer to the key's bytes, and a weak pointer
+// into the keyring's locked (non-Go) memory is a fatal error.
 func signEd25519(key, msg []byte) ([]byte, error) {
 	if len(key) != ed25519.PrivateKeySize && len(key) != ed25519.SeedSize {
 		return nil, fmt.Errorf("stored Ed25519 key is %d bytes, want %d (or a %d-byte seed)", len(key), ed25519.PrivateKeySize, ed25519.SeedSize)
 	}
-	var sig []byte
-	erase.Do(func() { sig = ed25519.Sign(ed25519.NewKeyFromSeed(key[:ed25519.SeedSize]), msg) })
+	var pub []byte // nil: a bare seed, whose public key ed25519Sign computes
+	if len(key) == ed25519.PrivateKeySize {
+		pub = key[ed25519.SeedSize:]
+	}
+	sig := make([]byte, ed25519.SignatureSize)
+	erase.Do(func() { ed25519Sign((*[ed25519.SignatureSize]byte)(sig), key[:ed25519.SeedSize], pub, msg) })
 	return sig, nil
 }
 

@@ -45,6 +45,7 @@ var allowedImports = []string{
 	"golang.org/x/crypto/sha3",                        // Keccak-256 (hyperliquid)
 	"github.com/decred/dcrd/dcrec/secp256k1/v4",       // secp256k1 (hyperliquid)
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa", // secp256k1 recoverable signatures
+	"filippo.io/edwards25519",                         // Ed25519 signing with the stored public key (ed25519sign.go)
 }
 
 // TestImportsStayPure holds the package to its doc comment: standard library
