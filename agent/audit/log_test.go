@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -669,3 +671,30 @@ func TestWriterFeedsDetector(t *testing.T) {
 }
 
 var errStop = errors.New("stop")
+
+// FuzzAppendString: every field the log writes is JSON that reads back as
+// the text, with each byte of invalid UTF-8 as U+FFFD.
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "plain", "a\"b\\c", "\n\r\t\x00\x1f\x7f", "é€😀", "\xff\xfe", "x\xc3", "ok\u2028"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := appendString([]byte("x"), s)
+		require.Equal(t, byte('x'), out[0])
+		var got string
+		require.NoError(t, json.Unmarshal(out[1:], &got), "%q", out)
+		var want strings.Builder
+		for i := 0; i < len(s); {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				r = utf8.RuneError
+			}
+			want.WriteRune(r)
+			i += size
+		}
+		require.Equal(t, want.String(), got)
+		for _, c := range out[1:] {
+			require.True(t, c >= 0x20 && c != 0x7f, "raw control byte %#x in %q", c, out)
+		}
+	})
+}

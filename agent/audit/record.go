@@ -194,6 +194,15 @@ const hexDigits = "0123456789abcdef"
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	for i := 0; i < len(s); {
+		// Copy a run of bytes that need no escape at once.
+		j := i
+		for j < len(s) && plainByte[s[j]] {
+			j++
+		}
+		b = append(b, s[i:j]...)
+		if i = j; i == len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			switch {
@@ -205,10 +214,8 @@ func appendString(b []byte, s string) []byte {
 				b = append(b, '\\', 'r')
 			case c == '\t':
 				b = append(b, '\\', 't')
-			case c < 0x20 || c == 0x7f:
+			default: // below 0x20, or 0x7f
 				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				b = append(b, c)
 			}
 			i++
 			continue
@@ -223,6 +230,14 @@ func appendString(b []byte, s string) []byte {
 	}
 	return append(b, '"')
 }
+
+// plainByte marks the ASCII bytes appendString copies as they are.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // clip bounds s to maxField bytes, cut at a rune boundary, marked with "…".
 func clip(s string) string {
