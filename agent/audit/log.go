@@ -24,12 +24,14 @@ type Options struct {
 	// are counted (Stats), logged at most once a minute, and lost records
 	// are noted in the log by an alert record once it can be written again.
 	FailClosed   bool
-	QueueLen     int           // records waiting for the writer; default 4096
+	QueueLen     int           // records waiting for the writer; default 16384 (about 125 ms of signing flat out)
 	SyncInterval time.Duration // fsync at most this often; default 200ms
 	// Linger is how long the writer, woken by a record, waits for more
 	// before it writes them: under load one wake-up and one write serve
 	// many records instead of one each, which the signing path would feel.
-	// Default 2ms; negative writes at once.
+	// Default 10ms; negative writes at once. Records wait at most this
+	// long before they are written (and at most SyncInterval more before
+	// they are synced).
 	Linger time.Duration
 	Now    func() time.Time
 	Log    *slog.Logger
@@ -53,9 +55,9 @@ const maxBatch = 512
 const (
 	DefaultMaxBytes     = 64 << 20
 	DefaultKeep         = 10
-	DefaultQueueLen     = 4096
+	DefaultQueueLen     = 16384
 	DefaultSyncInterval = 200 * time.Millisecond
-	DefaultLinger       = 2 * time.Millisecond
+	DefaultLinger       = 10 * time.Millisecond
 )
 
 var (
@@ -326,8 +328,11 @@ func (l *Log) run() {
 		select {
 		case r := <-in:
 			l.take(r)
-			if l.opts.Linger > 0 {
+			if l.opts.Linger > 0 && len(l.q) < maxBatch {
 				// Records that come meanwhile wait in q, waking no one.
+				// With a batch already waiting there is nothing to gather:
+				// a writer that slept anyway would fall behind a load of
+				// more than maxBatch records per Linger.
 				time.Sleep(l.opts.Linger)
 			}
 			// Batches stay small enough to reuse pending's memory.
