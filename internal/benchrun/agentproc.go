@@ -132,6 +132,22 @@ func (a *agentProc) dial() (*client.Client, error) {
 	return c, nil
 }
 
+// auditProblem returns what the agent's status says is wrong with its
+// audit log ("" when nothing): records dropped because the writer could
+// not keep up would make the agent look faster than it is.
+func (a *agentProc) auditProblem(ctx context.Context) (string, error) {
+	c, err := a.dial()
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	st, err := c.Status(ctx)
+	if err != nil {
+		return "", fmt.Errorf("%s: status: %w", a.name, err)
+	}
+	return st.AuditError, nil
+}
+
 // unlock unlocks the agent through the protocol and returns how long the
 // call took and how many credentials it holds.
 func (a *agentProc) unlock(ctx context.Context) (time.Duration, int, error) {

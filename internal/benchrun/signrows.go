@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/keyward/keyward/protocol"
@@ -137,7 +138,20 @@ func (h *harness) signRows(ctx context.Context) ([]Row, error) {
 	pip.Note = cpuNote(pipK, pipE)
 	p99par := ratioRow("sign_8conn_p99", "sign p99, 8 conns vs 1 conn", "µs", micros(percentile(parK.lat, 99)), micros(percentile(latK, 99)), "1 conn", atMost, 3)
 	p99par.Note = fmt.Sprintf("the agent's own ratio; the echo's 8-conn p99 is %s µs", formatNumber(micros(percentile(sortedCopy(parE.lat), 99))))
-	return []Row{p50, p99, par, pip, p99par}, nil
+	rows := []Row{p50, p99, par, pip, p99par}
+	problem, err := a.auditProblem(ctx)
+	if err != nil {
+		return nil, a.explain(err)
+	}
+	if problem != "" {
+		// Lost records are work the agent did not do: the figures would
+		// flatter it. Say so on every row rather than report them clean.
+		for i := range rows {
+			rows[i].Status = statusError
+			rows[i].Note = strings.TrimPrefix(rows[i].Note+"; ", "; ") + "the agent's audit log reports: " + problem
+		}
+	}
+	return rows, nil
 }
 
 // cpuNote says what each server process spent per request: the two cores
