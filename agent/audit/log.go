@@ -216,7 +216,12 @@ func Open(o Options) (*Log, error) {
 	return l, nil
 }
 
-// Append queues r to be written and returns at once. Time is set when
+// appendWait bounds how long Append waits for room in a full queue while
+// the log is healthy.
+const appendWait = 100 * time.Millisecond
+
+// Append queues r to be written; it waits (up to appendWait) only when the
+// queue is full and the log healthy. Time is set when
 // zero; V, Seq, Prev and Hash are set by the writer, in order. It fails only
 // when the log is closed or, fail-closed, cannot be written.
 func (l *Log) Append(r Record) error {
@@ -240,6 +245,20 @@ func (l *Log) Append(r Record) error {
 		l.mu.RUnlock()
 		return nil
 	default:
+	}
+	if l.failure.Load() == nil {
+		// The writer is working but behind (a burst, a slow fsync, a busy
+		// machine): wait for room, so that signing slows to the pace of
+		// the log instead of outrunning it. A log that cannot be written
+		// is not waited for.
+		t := time.NewTimer(appendWait)
+		select {
+		case l.q <- r:
+			t.Stop()
+			l.mu.RUnlock()
+			return nil
+		case <-t.C:
+		}
 	}
 	l.mu.RUnlock()
 	if l.opts.FailClosed {
