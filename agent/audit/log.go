@@ -218,7 +218,7 @@ func Open(o Options) (*Log, error) {
 
 // appendWait bounds how long Append waits for room in a full queue while
 // the log is healthy.
-const appendWait = 100 * time.Millisecond
+const appendWait = time.Second
 
 // Append queues r to be written; it waits (up to appendWait) only when the
 // queue is full and the log healthy. Time is set when

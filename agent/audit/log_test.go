@@ -600,7 +600,7 @@ func TestFailClosedQueueFull(t *testing.T) {
 
 func TestQueueFullNotFailClosed(t *testing.T) {
 	l, path, release := blockedLog(t, false)
-	for i := 1; i < 14; i++ {
+	for i := 1; i < 8; i++ {
 		start := time.Now()
 		require.NoError(t, l.Append(request(i)), "never fails the caller")
 		require.Less(t, time.Since(start), appendWait+time.Second, "waits a bounded time")
