@@ -46,7 +46,7 @@ func (v *Vault) AddBatch(recs []Record, secrets [][]byte) error {
 		}
 	}
 	t := now()
-	sealed := make([]sealedRecord, 0, len(v.records)+len(recs))
+	sealed := make([]entry, 0, len(v.records)+len(recs))
 	sealed = append(sealed, v.records...)
 	for i, rec := range recs {
 		rec = newRecord(rec, t)
@@ -56,6 +56,6 @@ func (v *Vault) AddBatch(recs []Record, secrets [][]byte) error {
 		}
 		sealed = append(sealed, sr)
 	}
-	slices.SortFunc(sealed, func(a, b sealedRecord) int { return strings.Compare(a.rec.Name, b.rec.Name) })
+	slices.SortFunc(sealed, func(a, b entry) int { return strings.Compare(a.rec.Name, b.rec.Name) })
 	return v.commitLocked(sealed, nil, fail)
 }

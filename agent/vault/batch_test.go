@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -154,4 +155,64 @@ func TestAddBatchThenAdd(t *testing.T) {
 	st, err := os.Stat(path)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+}
+
+// TestParsedRecordsShareMeta proves a parsed file keeps one map for equal
+// metadata, and still hands every caller a map of its own.
+func TestParsedRecordsShareMeta(t *testing.T) {
+	path := newVault(t)
+	v, _ := mustUnlock(t, path)
+	recs, secrets := batch("shared", 4)
+	for i := range recs {
+		recs[i].Meta = map[string]string{"key_type": "hmac"}
+	}
+	recs[3].Meta = map[string]string{"key_type": "rsa"}
+	require.NoError(t, v.AddBatch(recs, secrets))
+
+	f, err := Open(path)
+	require.NoError(t, err)
+	ptr := func(i int) uintptr { return reflect.ValueOf(f.p.records[i].rec.Meta).Pointer() }
+	assert.Equal(t, ptr(0), ptr(1))
+	assert.Equal(t, ptr(0), ptr(2))
+	assert.NotEqual(t, ptr(0), ptr(3))
+	assert.Equal(t, "binance", f.p.records[0].rec.Scheme)
+
+	got := f.Records()
+	got[0].Meta["key_type"] = "changed"
+	assert.Equal(t, "hmac", f.Records()[1].Meta["key_type"])
+
+	v2, _, err := unlock(path, passphrase())
+	require.NoError(t, err)
+	defer v2.Close()
+	got = v2.Records()
+	got[1].Meta["key_type"] = "changed"
+	for _, r := range v2.Records()[:3] {
+		assert.Equal(t, map[string]string{"key_type": "hmac"}, r.Meta)
+	}
+	// A rotation gives one record a map of its own; the others keep theirs.
+	rot := v2.Records()[0]
+	rot.Meta["key_type"] = "ed25519"
+	require.NoError(t, v2.Rotate(rot, []byte("new secret")))
+	rs := v2.Records()
+	assert.Equal(t, "ed25519", rs[0].Meta["key_type"])
+	assert.Equal(t, "hmac", rs[1].Meta["key_type"])
+	assert.Equal(t, "hmac", rs[2].Meta["key_type"])
+}
+
+// TestRewriteKeepsLines proves a write encodes every record it did not
+// change exactly as it read it: the Vault keeps the sealed parts, not the
+// lines, and encodes them again.
+func TestRewriteKeepsLines(t *testing.T) {
+	path := populated(t)
+	before := splitLines(readFile(t, path))
+	v, _ := mustUnlock(t, path)
+	require.NoError(t, v.Add(Record{Name: "zz-last", Scheme: "binance", APIKey: `a "quoted" \ key`}, []byte("s")))
+	after := splitLines(readFile(t, path))
+	require.Len(t, after, len(before)+1)
+	assert.Equal(t, before[:6], after[:6], "the header and every record line are as they were")
+	assert.Contains(t, string(after[6]), `"api_key":"a \"quoted\" \\ key"`)
+
+	v2, s := mustUnlock(t, path)
+	assert.Equal(t, "s", string(s["zz-last"]))
+	assert.Equal(t, `a "quoted" \ key`, v2.Records()[3].APIKey)
 }

@@ -138,13 +138,14 @@ func parse(raw []byte) (*parsed, error) {
 	p.macEnd = starts[macLine-1]
 
 	p.records = make([]sealedRecord, 0, macLine-4)
+	var in interner
 	for i := 4; i < macLine; i++ {
 		line := lines[i-1]
 		body, ok := bytes.CutPrefix(line, []byte("record "))
 		if !ok {
 			return nil, corrupt(i, "expected a record line")
 		}
-		sr, err := parseRecord(body)
+		sr, err := parseRecord(body, &in)
 		if err != nil {
 			return nil, corrupt(i, "record: %v", err)
 		}
@@ -254,7 +255,9 @@ type recordJSON struct {
 	Sealed  string            `json:"sealed"`
 }
 
-func parseRecord(body []byte) (sealedRecord, error) {
+// parseRecord parses a record line's JSON. Its scheme and metadata come
+// from in, shared with every other record of the file that has the same.
+func parseRecord(body []byte, in *interner) (sealedRecord, error) {
 	var j recordJSON
 	if err := json.Unmarshal(body, &j); err != nil {
 		return sealedRecord{}, fmt.Errorf("malformed JSON")
@@ -286,35 +289,99 @@ func parseRecord(body []byte) (sealedRecord, error) {
 	if len(sr.sealed) <= tagSize {
 		return sealedRecord{}, fmt.Errorf("sealed: too short to hold a secret")
 	}
-	if !bytes.Equal(encodeRecordJSON(sr), body) {
+	in.enc = appendRecordJSON(in.enc[:0], sr)
+	if !bytes.Equal(in.enc, body) {
 		return sealedRecord{}, fmt.Errorf("not in canonical form (field order, spacing, escapes or a duplicate or unknown field)")
 	}
-	sr.rec = sr.rec.clone()
+	sr.rec.Scheme = in.scheme(sr.rec.Scheme)
+	sr.rec.Meta = in.meta(sr.rec.Meta)
 	return sr, nil
 }
 
-// encodeRecordJSON writes the canonical JSON of a record. Strings are
-// validated to hold no control characters, so only '"' and '\' are escaped.
+// interner shares equal schemes and metadata between the records of a
+// file. A platform's 100,000 credentials have a handful of distinct
+// metadata maps, and a map per record would be a third of the vault's
+// memory. A shared map is never modified: every Record handed out is a
+// clone (Record.clone), and records made by Add, Rotate and AddBatch have
+// maps of their own.
+type interner struct {
+	schemes map[string]string
+	metas   map[string]map[string]string // canonical encoding -> the shared map
+	keys    []string
+	buf     []byte
+	enc     []byte // scratch for parseRecord's canonical encoding
+}
+
+func (in *interner) scheme(s string) string {
+	if t, ok := in.schemes[s]; ok {
+		return t
+	}
+	if in.schemes == nil {
+		in.schemes = make(map[string]string)
+	}
+	in.schemes[s] = s
+	return s
+}
+
+// meta returns the shared map equal to m, which it keeps if there is none
+// yet; never nil.
+func (in *interner) meta(m map[string]string) map[string]string {
+	in.keys = in.keys[:0]
+	for k := range m {
+		in.keys = append(in.keys, k)
+	}
+	slices.Sort(in.keys)
+	b := in.buf[:0]
+	for _, k := range in.keys {
+		b = binary.AppendUvarint(b, uint64(len(k)))
+		b = append(b, k...)
+		b = binary.AppendUvarint(b, uint64(len(m[k])))
+		b = append(b, m[k]...)
+	}
+	in.buf = b
+	if shared, ok := in.metas[string(b)]; ok {
+		return shared
+	}
+	if in.metas == nil {
+		in.metas = make(map[string]map[string]string)
+	}
+	if m == nil {
+		m = map[string]string{}
+	}
+	in.metas[string(b)] = m
+	return m
+}
+
+// encodeRecordJSON writes the canonical JSON of a record.
 func encodeRecordJSON(sr sealedRecord) []byte {
-	var b bytes.Buffer
+	return appendRecordJSON(nil, sr)
+}
+
+// appendRecordJSON appends the canonical JSON of a record to b. Strings are
+// validated to hold no control characters, so only '"' and '\' are escaped.
+func appendRecordJSON(b []byte, sr sealedRecord) []byte {
 	str := func(s string) {
-		b.WriteByte('"')
-		for i := 0; i < len(s); i++ {
-			if s[i] == '"' || s[i] == '\\' {
-				b.WriteByte('\\')
+		b = append(b, '"')
+		for {
+			i := strings.IndexAny(s, `"\`)
+			if i < 0 {
+				break
 			}
-			b.WriteByte(s[i])
+			b = append(append(b, s[:i]...), '\\', s[i])
+			s = s[i+1:]
 		}
-		b.WriteByte('"')
+		b = append(append(b, s...), '"')
 	}
 	field := func(name string, first bool) {
 		if !first {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		str(name)
-		b.WriteByte(':')
+		b = append(append(append(b, '"'), name...), '"', ':')
 	}
-	b.WriteByte('{')
+	b64str := func(v []byte) {
+		b = append(b64.AppendEncode(append(b, '"'), v), '"')
+	}
+	b = append(b, '{')
 	field("name", true)
 	str(sr.rec.Name)
 	field("scheme", false)
@@ -322,30 +389,34 @@ func encodeRecordJSON(sr sealedRecord) []byte {
 	field("api_key", false)
 	str(sr.rec.APIKey)
 	field("meta", false)
-	b.WriteByte('{')
-	for i, k := range slices.Sorted(maps.Keys(sr.rec.Meta)) {
+	b = append(b, '{')
+	keys := make([]string, 0, len(sr.rec.Meta))
+	for k := range sr.rec.Meta {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
 		str(k)
-		b.WriteByte(':')
+		b = append(b, ':')
 		str(sr.rec.Meta[k])
 	}
-	b.WriteByte('}')
+	b = append(b, '}')
 	field("created", false)
-	str(sr.rec.Created.UTC().Format(timeLayout))
+	b = append(sr.rec.Created.UTC().AppendFormat(append(b, '"'), timeLayout), '"')
 	field("rotated", false)
-	str(sr.rec.Rotated.UTC().Format(timeLayout))
+	b = append(sr.rec.Rotated.UTC().AppendFormat(append(b, '"'), timeLayout), '"')
 	field("version", false)
-	b.WriteString(strconv.FormatUint(uint64(sr.rec.Version), 10))
+	b = strconv.AppendUint(b, uint64(sr.rec.Version), 10)
 	field("salt", false)
-	str(b64.EncodeToString(sr.salt))
+	b64str(sr.salt)
 	field("nonce", false)
-	str(b64.EncodeToString(sr.nonce))
+	b64str(sr.nonce)
 	field("sealed", false)
-	str(b64.EncodeToString(sr.sealed))
-	b.WriteByte('}')
-	return b.Bytes()
+	b64str(sr.sealed)
+	return append(b, '}')
 }
 
 func recordLine(sr sealedRecord) []byte {

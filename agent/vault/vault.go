@@ -107,10 +107,15 @@ func Open(path string) (*File, error) {
 	if st.Size() > maxFileSize {
 		return nil, fail(corrupt(0, "the file is larger than %d MiB", maxFileSize>>20))
 	}
-	raw, err := io.ReadAll(io.LimitReader(fd, maxFileSize+1))
-	if err != nil {
+	// Read into one buffer of the file's size: io.ReadAll would reach a
+	// vault of 100,000 records (~37 MiB) by growing, leaving several
+	// times that in garbage.
+	var buf bytes.Buffer
+	buf.Grow(int(st.Size()) + bytes.MinRead)
+	if _, err := buf.ReadFrom(io.LimitReader(fd, maxFileSize+1)); err != nil {
 		return nil, fail(err)
 	}
+	raw := buf.Bytes()
 	p, err := parse(raw)
 	if err != nil {
 		return nil, fail(err)
@@ -126,12 +131,10 @@ func (f *File) Params() Params { return f.p.params }
 
 // Records returns copies of the records' metadata, sorted by name. They are
 // not authenticated until Unlock succeeds.
-func (f *File) Records() []Record { return records(f.p.records) }
-
-func records(srs []sealedRecord) []Record {
-	out := make([]Record, len(srs))
-	for i, sr := range srs {
-		out[i] = sr.rec.clone()
+func (f *File) Records() []Record {
+	out := make([]Record, len(f.p.records))
+	for i := range f.p.records {
+		out[i] = f.p.records[i].rec.clone()
 	}
 	return out
 }
@@ -188,12 +191,26 @@ func (f *File) Unlock(passphrase []byte, dst func(rec Record, n int) ([]byte, er
 			return nil, fail(fmt.Errorf("%w: credential %s does not authenticate", ErrTampered, sr.rec.Name))
 		}
 	}
+	// The Vault keeps each record's metadata and sealed parts, packed in
+	// one buffer; not the file, which is garbage once Unlock returns.
+	n := 0
+	for i := range p.records {
+		n += len(p.records[i].salt) + len(p.records[i].nonce) + len(p.records[i].sealed)
+	}
+	packed := make([]byte, 0, n)
+	recs := make([]entry, len(p.records))
+	for i := range p.records {
+		sr := &p.records[i]
+		off := len(packed)
+		packed = append(append(append(packed, sr.salt...), sr.nonce...), sr.sealed...)
+		recs[i] = entry{rec: sr.rec, sealed: packed[off:len(packed):len(packed)], lineLen: len(sr.line)}
+	}
 	v := &Vault{
 		path:    f.path,
 		params:  p.params,
 		header:  slices.Clone(p.raw[:p.keyEnd]),
 		dataKey: dataKey,
-		records: slices.Clone(p.records),
+		records: recs,
 	}
 	ok = true
 	return v, nil
@@ -209,8 +226,30 @@ type Vault struct {
 	params  Params
 	header  []byte // the version, kdf and key lines
 	dataKey *memguard.LockedBuffer
-	records []sealedRecord // sorted by name
-	hook    faultHook      // tests only
+	records []entry   // sorted by name
+	hook    faultHook // tests only
+}
+
+// entry is a record as a Vault keeps it: its metadata and its salt, nonce
+// and ciphertext, from which each write encodes its line again. Parsing
+// accepts only the canonical encoding, so the line comes out byte for byte
+// as it was read; keeping the lines instead would keep the whole file
+// (~37 MiB for 100,000 records, three times the sealed parts).
+type entry struct {
+	rec     Record // Meta may be shared with other records: never modified
+	sealed  []byte // salt, nonce and ciphertext with its tag, in that order
+	lineLen int    // the length of the record's line
+}
+
+// appendLine appends e's "record ...\n" line to b.
+func (e *entry) appendLine(b []byte) []byte {
+	sr := sealedRecord{
+		rec:    e.rec,
+		salt:   e.sealed[:recSaltSize],
+		nonce:  e.sealed[recSaltSize : recSaltSize+nonceSize],
+		sealed: e.sealed[recSaltSize+nonceSize:],
+	}
+	return append(appendRecordJSON(append(b, "record "...), sr), '\n')
 }
 
 // Path returns the vault file's path.
@@ -220,12 +259,16 @@ func (v *Vault) Path() string { return v.path }
 func (v *Vault) Records() []Record {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return records(v.records)
+	out := make([]Record, len(v.records))
+	for i := range v.records {
+		out[i] = v.records[i].rec.clone()
+	}
+	return out
 }
 
 func (v *Vault) find(name string) (int, bool) {
-	return slices.BinarySearchFunc(v.records, name, func(sr sealedRecord, name string) int {
-		return strings.Compare(sr.rec.Name, name)
+	return slices.BinarySearchFunc(v.records, name, func(e entry, name string) int {
+		return strings.Compare(e.rec.Name, name)
 	})
 }
 
@@ -315,25 +358,25 @@ func (v *Vault) Rotate(rec Record, secret []byte) error {
 
 // sealLocked validates rec and seals secret under a fresh record key. v.mu
 // must be held.
-func (v *Vault) sealLocked(rec Record, secret []byte) (sealedRecord, error) {
+func (v *Vault) sealLocked(rec Record, secret []byte) (entry, error) {
 	rec.Created = rec.Created.UTC().Truncate(time.Second)
 	rec.Rotated = rec.Rotated.UTC().Truncate(time.Second)
 	if err := rec.validate(); err != nil {
-		return sealedRecord{}, err
+		return entry{}, err
 	}
 	if len(secret) == 0 {
-		return sealedRecord{}, errors.New("the secret is empty")
+		return entry{}, errors.New("the secret is empty")
 	}
 	if len(secret) > MaxSecretSize {
-		return sealedRecord{}, fmt.Errorf("the secret is %d bytes, the limit is %d", len(secret), MaxSecretSize)
+		return entry{}, fmt.Errorf("the secret is %d bytes, the limit is %d", len(secret), MaxSecretSize)
 	}
 	sr := sealedRecord{rec: rec, salt: random(recSaltSize), nonce: random(nonceSize)}
 	sr.sealed = recordGCM(v.dataKey.Bytes(), sr.salt).Seal(nil, sr.nonce, secret, recordAAD(rec))
-	sr.line = recordLine(sr)
-	if len(sr.line) > maxLine {
-		return sealedRecord{}, fmt.Errorf("the record would be %d bytes, the limit is %d", len(sr.line), maxLine)
+	line := recordLine(sr)
+	if len(line) > maxLine {
+		return entry{}, fmt.Errorf("the record would be %d bytes, the limit is %d", len(line), maxLine)
 	}
-	return sr, nil
+	return entry{rec: rec, sealed: slices.Concat(sr.salt, sr.nonce, sr.sealed), lineLen: len(line)}, nil
 }
 
 // Remove deletes the named record; its ciphertext is not in the new file.
@@ -382,18 +425,18 @@ func (v *Vault) ChangePassphrase(newPassphrase []byte, p Params) error {
 
 // commitLocked writes the file with recs (and header, if not nil) and adopts
 // them only once the write succeeded. v.mu must be held.
-func (v *Vault) commitLocked(recs []sealedRecord, header []byte, fail func(error) error) error {
+func (v *Vault) commitLocked(recs []entry, header []byte, fail func(error) error) error {
 	if header == nil {
 		header = v.header
 	}
 	n := len(header)
-	for _, sr := range recs {
-		n += len(sr.line)
+	for i := range recs {
+		n += recs[i].lineLen
 	}
 	body := make([]byte, 0, n+128)
 	body = append(body, header...)
-	for _, sr := range recs {
-		body = append(body, sr.line...)
+	for i := range recs {
+		body = recs[i].appendLine(body)
 	}
 	data := appendTrailer(body, fileMAC(v.dataKey.Bytes(), body))
 	if err := writeAtomic(v.path, data, false, v.hook); err != nil {
