@@ -12,6 +12,8 @@ const (
 	// minChunk is the least a chunk added after unlock locks, unless only
 	// less fits.
 	minChunk = 64 << 10
+	// maxChunk is the most one chunk locks, so offsets fit in a span.
+	maxChunk = 1 << 31
 )
 
 // arena carves secrets out of a few large memguard LockedBuffers (chunks).
@@ -24,8 +26,8 @@ const (
 // concurrent use: its owner serialises calls.
 type arena struct {
 	chunks []*chunk
-	free   map[int][]span // rounded size -> wiped, free slots
-	locked int64          // bytes mlocked by the chunks (page-rounded)
+	free   map[uint32][]span // rounded size -> wiped, free slots
+	locked int64             // bytes mlocked by the chunks (page-rounded)
 	// beforeDestroy, if set, sees each chunk after it is wiped and before
 	// memguard unmaps it: tests use it to prove the wipe.
 	beforeDestroy func([]byte)
@@ -37,11 +39,12 @@ type chunk struct {
 	used int    // bump pointer
 }
 
-// span is a slot: chunk index, offset and rounded size.
-type span struct{ chunk, off, size int }
+// span is a slot: chunk index, offset and rounded size. It is 32-bit so
+// that a record holding one stays small (see table).
+type span struct{ chunk, off, size uint32 }
 
 func newArena(beforeDestroy func([]byte)) *arena {
-	return &arena{free: make(map[int][]span), beforeDestroy: beforeDestroy}
+	return &arena{free: make(map[uint32][]span), beforeDestroy: beforeDestroy}
 }
 
 func roundSlot(n int) int { return (n + slotAlign - 1) &^ (slotAlign - 1) }
@@ -51,7 +54,10 @@ func roundSlot(n int) int { return (n + slotAlign - 1) &^ (slotAlign - 1) }
 // the budget itself before asking memguard, which on a failed mlock calls
 // core.Panic, which can hang the process (memguard #147, #173).
 func (a *arena) grow(want, need int) error {
-	want, need = pageRound(want), pageRound(need)
+	want, need = pageRound(min(want, maxChunk)), pageRound(need)
+	if need > maxChunk {
+		return fmt.Errorf("keyring: a %d-byte chunk is larger than the most one chunk holds", need)
+	}
 	st := readMemlock()
 	if err := st.check(int64(want)); err != nil {
 		if need >= want {
@@ -76,7 +82,7 @@ func (a *arena) grow(want, need int) error {
 // alloc reserves a slot for n bytes, growing the arena when no chunk has
 // room.
 func (a *arena) alloc(n int) (span, error) {
-	size := roundSlot(n)
+	size := uint32(roundSlot(n))
 	if l := a.free[size]; len(l) > 0 {
 		sp := l[len(l)-1]
 		a.free[size] = l[:len(l)-1]
@@ -85,7 +91,7 @@ func (a *arena) alloc(n int) (span, error) {
 	if sp, ok := a.bump(size); ok {
 		return sp, nil
 	}
-	if err := a.grow(max(minChunk, size), size); err != nil {
+	if err := a.grow(max(minChunk, int(size)), int(size)); err != nil {
 		return span{}, err
 	}
 	sp, _ := a.bump(size)
@@ -93,12 +99,12 @@ func (a *arena) alloc(n int) (span, error) {
 }
 
 // bump carves size bytes from the first chunk, newest first, with room.
-func (a *arena) bump(size int) (span, bool) {
+func (a *arena) bump(size uint32) (span, bool) {
 	for i := len(a.chunks) - 1; i >= 0; i-- {
 		c := a.chunks[i]
-		if len(c.data)-c.used >= size {
-			sp := span{chunk: i, off: c.used, size: size}
-			c.used += size
+		if len(c.data)-c.used >= int(size) {
+			sp := span{chunk: uint32(i), off: uint32(c.used), size: size}
+			c.used += int(size)
 			return sp, true
 		}
 	}
@@ -107,7 +113,7 @@ func (a *arena) bump(size int) (span, bool) {
 
 // bytes returns the n bytes of sp, capped so an append cannot run into the
 // next slot.
-func (a *arena) bytes(sp span, n int) []byte {
+func (a *arena) bytes(sp span, n uint32) []byte {
 	return a.chunks[sp.chunk].data[sp.off : sp.off+n : sp.off+n]
 }
 
@@ -129,6 +135,6 @@ func (a *arena) destroy() {
 		c.buf.Destroy()
 	}
 	a.chunks = nil
-	a.free = make(map[int][]span)
+	a.free = make(map[uint32][]span)
 	a.locked = 0
 }
