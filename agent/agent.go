@@ -590,10 +590,7 @@ func (a *Agent) Sign(ctx context.Context, args protocol.SignArgs) (res *protocol
 	// The scheme decides which catalogue applies; a credential the keyring
 	// does not hold (or a locked keyring) has none, and the policy then
 	// answers as for any credential the client has no grant for.
-	schemeName := ""
-	if c, err := a.kr.Credential(args.Credential); err == nil {
-		schemeName = c.Scheme
-	}
+	schemeName, _ := a.kr.Scheme(args.Credential)
 	ev := AuditEvent{Time: now, Client: peer, Op: protocol.OpSign, Credential: args.Credential, Method: method,
 		Host: host, Path: path, Params: paramsHash(args.URL, args.Body)}
 	defer func() {

@@ -436,6 +436,21 @@ func (k *Keyring) Credential(name string) (Credential, error) {
 	return c, nil
 }
 
+// Scheme returns credential name's scheme, without copying the rest of
+// it: the signing path asks for it on every request, before the policy.
+func (k *Keyring) Scheme(name string) (string, error) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if k.st == nil {
+		return "", ErrLocked
+	}
+	off, _, ok := k.st.t.find(name)
+	if !ok {
+		return "", fmt.Errorf("%w: %q", ErrUnknown, name)
+	}
+	return k.st.t.credential(off, name).Scheme, nil
+}
+
 // Len returns the number of credentials held; 0 when locked.
 func (k *Keyring) Len() int {
 	k.mu.RLock()

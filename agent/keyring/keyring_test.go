@@ -98,6 +98,8 @@ func TestLifecycle(t *testing.T) {
 	assert.ErrorIs(t, k.Remove("x"), ErrLocked)
 	_, err := k.Credential("x")
 	assert.ErrorIs(t, err, ErrLocked)
+	_, err = k.Scheme("x")
+	assert.ErrorIs(t, err, ErrLocked)
 	assert.True(t, k.UnlockedAt().IsZero())
 
 	require.NoError(t, k.Unlock(3, 3*40, loadN(3, 40, nil)))
@@ -111,6 +113,13 @@ func TestLifecycle(t *testing.T) {
 	c, err := k.Credential(credName(1))
 	require.NoError(t, err)
 	assert.Equal(t, Credential{Name: credName(1), Scheme: "binance", APIKey: "key-" + credName(1)}, c)
+	sc, err := k.Scheme(credName(1))
+	require.NoError(t, err)
+	assert.Equal(t, "binance", sc)
+	name1 := credName(1)
+	assert.Zero(t, testing.AllocsPerRun(100, func() { k.Scheme(name1) }), "Scheme copies nothing")
+	_, err = k.Scheme("nope")
+	assert.ErrorIs(t, err, ErrUnknown)
 
 	// Add copies; the caller's buffer is its own.
 	secret := []byte("added-secret")
