@@ -278,7 +278,7 @@ func (a *Agent) Status(ctx context.Context) (*protocol.StatusResult, error) {
 		return nil, a.vaultError("status", err)
 	default:
 		res.VaultPresent = true
-		res.Credentials = len(f.Records())
+		res.Credentials = f.Len()
 	}
 	return res, nil
 }
@@ -303,9 +303,9 @@ func (a *Agent) Unlock(ctx context.Context, args protocol.UnlockArgs) (*protocol
 	if err != nil {
 		return nil, a.vaultError("unlock", err)
 	}
-	recs := f.Records()
+	n := f.Len() // not Records: a copy of every record's metadata, for a count
 	var v *vault.Vault
-	err = a.kr.Unlock(len(recs), f.SecretBytes(), func(put func(keyring.Credential, int) ([]byte, error)) error {
+	err = a.kr.Unlock(n, f.SecretBytes(), func(put func(keyring.Credential, int) ([]byte, error)) error {
 		var err error
 		v, err = f.Unlock(args.Passphrase, func(r vault.Record, n int) ([]byte, error) {
 			return put(credentialOf(r), n)
@@ -321,8 +321,8 @@ func (a *Agent) Unlock(ctx context.Context, args protocol.UnlockArgs) (*protocol
 	a.closeVaultLocked()
 	a.vault = v
 	defer a.stateChanged()
-	a.log.Info("unlocked", "credentials", len(recs), "uid", peer.UID, "duration", time.Since(start).Round(time.Millisecond))
-	return &protocol.UnlockResult{Credentials: len(recs)}, nil
+	a.log.Info("unlocked", "credentials", n, "uid", peer.UID, "duration", time.Since(start).Round(time.Millisecond))
+	return &protocol.UnlockResult{Credentials: n}, nil
 }
 
 // Lock wipes every plaintext secret at once.

@@ -93,7 +93,7 @@ func statusText(a *Agent, vaultPath string) string {
 		// Vault errors name paths and problems, never secret material.
 		return "locked, vault unreadable: " + err.Error()
 	}
-	return "locked, " + plural(len(f.Records()), "credential") + " in vault"
+	return "locked, " + plural(f.Len(), "credential") + " in vault"
 }
 
 func plural(n int, word string) string {

@@ -129,6 +129,9 @@ func (f *File) Path() string { return f.path }
 // Params returns the file's Argon2id parameters.
 func (f *File) Params() Params { return f.p.params }
 
+// Len returns how many records the file holds, without copying them.
+func (f *File) Len() int { return len(f.p.records) }
+
 // Records returns copies of the records' metadata, sorted by name. They are
 // not authenticated until Unlock succeeds.
 func (f *File) Records() []Record {
