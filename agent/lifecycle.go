@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"sync"
 	"time"
@@ -203,6 +204,9 @@ type usageTracker struct {
 	used    map[string]time.Time
 	dirty   bool
 	savedAt time.Time
+	// wmu orders the writes of the file: a save takes it before its
+	// snapshot, so an older snapshot never lands after a newer one.
+	wmu sync.Mutex
 }
 
 func newUsageTracker(path string, log *slog.Logger) *usageTracker {
@@ -221,13 +225,18 @@ func newUsageTracker(path string, log *slog.Logger) *usageTracker {
 	return u
 }
 
+// touch records a use. It runs on every signature, so the once-a-minute
+// save it may start runs in a goroutine of its own: encoding the times
+// and writing the file (with an fsync) would otherwise hold up this
+// signature and every other one waiting for mu.
 func (u *usageTracker) touch(name string, now time.Time) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.used[name] = now
 	u.dirty = true
 	if now.Sub(u.savedAt) >= time.Minute {
-		u.saveLocked(now)
+		u.savedAt = now
+		go u.save()
 	}
 }
 
@@ -253,25 +262,30 @@ func (u *usageTracker) forget(name string) {
 }
 
 // flush writes the times if they changed; for shutdown.
-func (u *usageTracker) flush() {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.dirty {
-		u.saveLocked(time.Now())
-	}
-}
+func (u *usageTracker) flush() { u.save() }
 
-func (u *usageTracker) saveLocked(now time.Time) {
-	u.savedAt = now
-	raw, err := json.Marshal(u.used)
-	if err != nil {
+// save writes the times if they changed, outside mu.
+func (u *usageTracker) save() {
+	u.wmu.Lock()
+	defer u.wmu.Unlock()
+	u.mu.Lock()
+	if !u.dirty {
+		u.mu.Unlock()
 		return
 	}
-	if err := atomicfile.Write(u.path, raw); err != nil {
-		u.log.Warn("cannot save key usage times", "err", err)
-		return
-	}
+	snap := maps.Clone(u.used)
 	u.dirty = false
+	u.mu.Unlock()
+	raw, err := json.Marshal(snap)
+	if err == nil {
+		err = atomicfile.Write(u.path, raw)
+	}
+	if err != nil {
+		u.log.Warn("cannot save key usage times", "err", err)
+		u.mu.Lock()
+		u.dirty = true // try again at the next save
+		u.mu.Unlock()
+	}
 }
 
 // Maintain runs the agent's periodic housekeeping until ctx ends: hourly,
