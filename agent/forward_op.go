@@ -122,17 +122,31 @@ func (a *Agent) Forward(ctx context.Context, args protocol.ForwardArgs) (res *pr
 	target := targetFor(cred, u)
 	headers := botHeaders(args.Headers)
 
-	fctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	var keyType string
-	resp, err := a.fwd.Do(fctx, target, func() (*forward.Request, error) {
-		out, kt, err := a.signWithKey(args.Credential, scheme.Request{Method: method, URL: args.URL, Headers: headers, Body: args.Body}, host, a.now(), true)
-		keyType = kt
-		if err != nil {
-			return nil, err
+	build := func(clearSecret bool) func() (*forward.Request, error) {
+		return func() (*forward.Request, error) {
+			// Without a clear secret, the request is signed exactly as
+			// sign mode signs one for a bot (forward false), so it holds
+			// nothing sign mode would not hand out, and need not be built
+			// under erase.Do. Should the credential have been replaced,
+			// since it was looked up above, by one whose scheme sends its
+			// secret in clear, that call refuses before signing.
+			out, kt, err := a.signWithKey(args.Credential, scheme.Request{Method: method, URL: args.URL, Headers: headers, Body: args.Body}, host, a.now(), clearSecret)
+			keyType = kt
+			if err != nil {
+				return nil, err
+			}
+			return wireRequest(out, host, headers)
 		}
-		return wireRequest(out, host, headers)
-	})
+	}
+	// The timeout is the connection's deadline, not a context's: a
+	// context.WithTimeout per request arms a runtime timer each time,
+	// which wakes the network poller or another thread.
+	clearSecret := sendsSecretInClear(s)
+	resp, err := a.fwd.DoWith(ctx, target, forward.Options{Timeout: timeout, NoSecret: !clearSecret}, build(clearSecret))
+	if !clearSecret && protocol.HasCode(err, protocol.CodeForwardOnly) {
+		resp, err = a.fwd.DoWith(ctx, target, forward.Options{Timeout: timeout}, build(true))
+	}
 	if err != nil {
 		var fe *forward.Error
 		if errors.As(err, &fe) {
@@ -163,6 +177,16 @@ func (a *Agent) Forward(ctx context.Context, args protocol.ForwardArgs) (res *pr
 		return nil, err
 	}
 	return out, nil
+}
+
+// sendsSecretInClear reports whether requests signed with s carry a
+// secret in clear (a token, a secret-key header, a passphrase): those are
+// built and written under erase.Do. The others carry only what sign mode
+// hands to bots (a signature, the API key id, a timestamp), and the
+// secret stays in locked memory while they are signed, as in sign mode.
+func sendsSecretInClear(s scheme.Scheme) bool {
+	info := scheme.InfoOf(s)
+	return info.ForwardOnly || len(info.ClearSecrets) > 0
 }
 
 // fitsOneFrame refuses a response whose reply would be over the frame
@@ -206,38 +230,69 @@ func botHeaders(h map[string]string) map[string]string {
 
 // wireRequest turns a signed request into what is written to the venue.
 // A header the scheme set replaces any case variant of it the bot sent,
-// so a venue never sees two API keys.
+// so a venue never sees two API keys. It runs in forward's build
+// function, under erase.Do for a request with a secret in clear, where
+// every allocation costs extra: so it reads the URL in place rather than
+// parsing it.
 func wireRequest(out scheme.Request, host string, bot map[string]string) (*forward.Request, error) {
-	u, err := url.Parse(out.URL)
-	if err != nil || u.Scheme != "https" {
-		return nil, protocol.Errorf(protocol.CodeInternal, "the scheme returned a URL that is not https")
-	}
-	if !strings.EqualFold(u.Hostname(), host) {
-		return nil, protocol.Errorf(protocol.CodeInternal, "the scheme changed the request's host")
-	}
-	// The path and query exactly as signed, not as url re-encodes them.
-	target, ok := strings.CutPrefix(out.URL, "https://"+u.Host)
+	rest, ok := cutPrefixFold(out.URL, "https://")
 	if !ok {
 		return nil, protocol.Errorf(protocol.CodeInternal, "the scheme returned a URL that is not https")
 	}
+	// The path and query exactly as signed, not as url re-encodes them.
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	if !strings.EqualFold(hostOfAuthority(rest[:end]), host) {
+		return nil, protocol.Errorf(protocol.CodeInternal, "the scheme changed the request's host")
+	}
+	target := rest[end:]
 	if !strings.HasPrefix(target, "/") {
 		target = "/" + target // https://host?query
 	}
-	set := map[string]bool{}
+	req := &forward.Request{Method: out.Method, Target: target, Body: out.Body, Header: make([]forward.Header, 0, len(out.Headers))}
 	for k, v := range out.Headers {
-		if bv, ok := bot[k]; !ok || bv != v {
-			set[http.CanonicalHeaderKey(k)] = true
-		}
-	}
-	req := &forward.Request{Method: out.Method, Target: target, Body: out.Body}
-	for k, v := range out.Headers {
-		if bv, ok := bot[k]; ok && bv == v && set[http.CanonicalHeaderKey(k)] {
+		if bv, ok := bot[k]; ok && bv == v && schemeSetVariant(out.Headers, bot, k) {
 			continue // the bot's own variant of a field the scheme set
 		}
 		req.Header = append(req.Header, forward.Header{Name: k, Value: v})
 	}
 	slices.SortFunc(req.Header, func(x, y forward.Header) int { return strings.Compare(x.Name, y.Name) })
 	return req, nil
+}
+
+// schemeSetVariant reports whether the scheme set a field named like the
+// bot's field name (another case variant, or a new value).
+func schemeSetVariant(out, bot map[string]string, name string) bool {
+	canon := http.CanonicalHeaderKey(name)
+	for k, v := range out {
+		if bv, ok := bot[k]; (!ok || bv != v) && http.CanonicalHeaderKey(k) == canon {
+			return true
+		}
+	}
+	return false
+}
+
+// cutPrefixFold is strings.CutPrefix with ASCII case folding.
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) < len(prefix) || !strings.EqualFold(s[:len(prefix)], prefix) {
+		return s, false
+	}
+	return s[len(prefix):], true
+}
+
+// hostOfAuthority is the host of a URL's authority, without the port
+// and an IPv6 literal's brackets. An authority with user information is
+// returned whole, so it matches no host name.
+func hostOfAuthority(a string) string {
+	if strings.IndexByte(a, '@') >= 0 {
+		return a
+	}
+	if i := strings.LastIndexByte(a, ':'); i >= 0 && strings.IndexByte(a[i:], ']') < 0 {
+		a = a[:i]
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(a, "["), "]")
 }
 
 // upstreamError says what went wrong with the venue, and whether the
@@ -278,11 +333,12 @@ func httpResponse(r *forward.Response) *protocol.HTTPResponse {
 // scheme knows one and the last probe is old.
 func (a *Agent) maybeProbeClock(s scheme.Scheme, t forward.Target, host string) {
 	clk, ok := s.(scheme.Clock)
-	if !ok {
-		return
+	if !ok || !a.clocks.startProbe(host, time.Now()) {
+		return // checked first: it is cheaper than building the request
 	}
 	req, ok := clk.TimeRequest(host)
-	if !ok || !a.clocks.startProbe(host, time.Now()) {
+	if !ok {
+		a.clocks.probeDone(host)
 		return
 	}
 	a.probes.Add(1)
@@ -291,7 +347,8 @@ func (a *Agent) maybeProbeClock(s scheme.Scheme, t forward.Target, host string) 
 		defer a.clocks.probeDone(host)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		resp, err := a.fwd.Do(ctx, t, func() (*forward.Request, error) { return wireRequest(req, host, nil) })
+		// A time endpoint is public: nothing in the request is secret.
+		resp, err := a.fwd.DoWith(ctx, t, forward.Options{NoSecret: true}, func() (*forward.Request, error) { return wireRequest(req, host, nil) })
 		if err != nil {
 			a.log.Debug("clock probe failed", "host", host, "err", err)
 			return

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -23,7 +24,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/keyward/keyward/agent/forward"
+	"github.com/keyward/keyward/agent/scheme"
+	"github.com/keyward/keyward/agent/vault"
 	"github.com/keyward/keyward/protocol"
+	"github.com/keyward/keyward/protocol/agenttest"
 )
 
 // testBinance is a TLS venue on loopback that checks Binance's HMAC
@@ -323,4 +328,136 @@ func TestForwardResponseMustFitOneFrame(t *testing.T) {
 			assert.Contains(t, err.Error(), "does not fit")
 		})
 	}
+}
+
+// BenchmarkForward is the agent's own work on a forwarded request, in
+// process and without the socket: the policy, the keyring, the scheme,
+// the request written to a kept-alive TLS connection, the response read
+// and turned into the reply, the audit record. The venue is a TLS server
+// in the same process that answers at once; compare with
+// forward.BenchmarkDo, the venue round trip alone.
+func BenchmarkForward(b *testing.B) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, "{}")
+	}))
+	srv.StartTLS()
+	b.Cleanup(srv.Close)
+	dir := b.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(dir, "vault")
+	if err := vault.Create(path, []byte(agenttest.Passphrase), cheapKDF); err != nil {
+		b.Fatal(err)
+	}
+	// With an audit log, as the agent runs by default.
+	al, err := OpenAuditLog(filepath.Join(dir, "audit.log"), false, time.Now, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { al.Close() })
+	a := New(Config{VaultPath: path, OwnerUID: uint32(os.Getuid()), Audit: al})
+	b.Cleanup(a.Close)
+	ctx := selfContext()
+	if _, err := a.Unlock(ctx, protocol.UnlockArgs{Passphrase: protocol.Secret(agenttest.Passphrase)}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := a.Add(ctx, protocol.AddArgs{Name: "bn", Scheme: "binance", APIKey: "bench-key", Secret: protocol.Secret(testBinanceSecret),
+		Meta: map[string]string{"hosts": "example.com", MetaConnectTo: srv.Listener.Addr().String(), MetaCAFile: ca}, Verify: protocol.VerifyOff}); err != nil {
+		b.Fatal(err)
+	}
+	args := protocol.ForwardArgs{Credential: "bn", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://example.com/api/v3/ping"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := a.Forward(ctx, args)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Status != 200 {
+			b.Fatalf("status %d", res.Status)
+		}
+	}
+}
+
+// TestForwardErasesExactlyWhatSignModeWithholds pins which forwarded
+// requests skip erase.Do: only those of schemes whose requests sign mode
+// hands to bots anyway, without a secret in clear.
+func TestForwardErasesExactlyWhatSignModeWithholds(t *testing.T) {
+	for _, name := range scheme.Names() {
+		s, ok := scheme.Lookup(name)
+		require.True(t, ok)
+		info := s.Info()
+		want := info.ForwardOnly || len(info.ClearSecrets) > 0
+		assert.Equal(t, want, sendsSecretInClear(s), name)
+	}
+	for _, name := range []string{"bearer", "alpaca", "oanda", "okx", "bitget", "kucoin"} {
+		s, ok := scheme.Lookup(name)
+		require.True(t, ok, name)
+		assert.True(t, sendsSecretInClear(s), "%s requests carry a secret in clear: built under erase.Do", name)
+	}
+	s, _ := scheme.Lookup("binance")
+	assert.False(t, sendsSecretInClear(s))
+}
+
+// TestForwardOnlyCredentialIsForwarded runs a scheme that sends its secret
+// in clear through forward: it is built under erase.Do, never refused as
+// forward-only.
+func TestForwardOnlyCredentialIsForwarded(t *testing.T) {
+	var got atomic.Value
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Store(r.Header.Get("Authorization"))
+		fmt.Fprint(w, "{}")
+	}))
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600))
+	a := newTestAgent(t)
+	unlocked(t, a)
+	_, err := a.Add(selfContext(), protocol.AddArgs{Name: "tok", Scheme: "bearer", APIKey: "id", Secret: protocol.Secret("token-0123456789"),
+		Meta: map[string]string{"hosts": "example.com", MetaConnectTo: srv.Listener.Addr().String(), MetaCAFile: ca}, Verify: protocol.VerifyOff})
+	require.NoError(t, err)
+	res, err := a.Forward(selfContext(), protocol.ForwardArgs{Credential: "tok", HTTPRequest: protocol.HTTPRequest{Method: "GET", URL: "https://example.com/v1/me"}})
+	require.NoError(t, err)
+	assert.Equal(t, 200, res.Status)
+	assert.Equal(t, "Bearer token-0123456789", got.Load())
+}
+
+func TestWireRequestKeepsTheSignedTargetAndChecksTheHost(t *testing.T) {
+	for _, tc := range []struct {
+		url, target string
+		ok          bool
+	}{
+		{"https://example.com/api/v3/order?a=1&signature=ab%2Fcd", "/api/v3/order?a=1&signature=ab%2Fcd", true},
+		{"https://EXAMPLE.com:443/p", "/p", true},
+		{"HTTPS://example.com?x=1", "/?x=1", true},
+		{"https://example.com", "/", true},
+		{"https://[::1]:8443/p", "", false},
+		{"http://example.com/p", "", false},
+		{"https://example.com.evil.test/p", "", false},
+		{"https://example.com:1@evil.test/p", "", false},
+		{"https://user@example.com/p", "", false},
+	} {
+		req, err := wireRequest(scheme.Request{Method: "GET", URL: tc.url}, "example.com", nil)
+		if !tc.ok {
+			assert.Error(t, err, tc.url)
+			continue
+		}
+		require.NoError(t, err, tc.url)
+		assert.Equal(t, tc.target, req.Target, tc.url)
+	}
+	req, err := wireRequest(scheme.Request{Method: "GET", URL: "https://[::1]:8443/p"}, "::1", nil)
+	require.NoError(t, err)
+	assert.Equal(t, "/p", req.Target)
+
+	// The scheme's own header wins over the bot's case variant of it; the
+	// bot's other headers pass.
+	bot := map[string]string{"x-mbx-apikey": "bot-key", "X-Bot": "kept"}
+	out := scheme.Request{Method: "GET", URL: "https://example.com/p",
+		Headers: map[string]string{"x-mbx-apikey": "bot-key", "X-MBX-APIKEY": "cred-key", "X-Bot": "kept"}}
+	req, err = wireRequest(out, "example.com", bot)
+	require.NoError(t, err)
+	assert.Equal(t, []forward.Header{{Name: "X-Bot", Value: "kept"}, {Name: "X-MBX-APIKEY", Value: "cred-key"}}, req.Header)
 }

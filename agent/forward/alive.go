@@ -1,7 +1,6 @@
 package forward
 
 import (
-	"errors"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -9,26 +8,37 @@ import (
 
 // alive reports whether an idle connection is still open and quiet: the
 // venue has neither closed it nor sent anything unasked (a TLS alert). It
-// peeks at the socket without blocking, so a connection the venue dropped
-// while idle is not handed a request.
+// polls the socket without waiting, so a connection the venue dropped
+// while idle is not handed a request. It runs before every request on a
+// kept-alive connection, so it allocates nothing: the raw connection and
+// the poll callback are made once per connection.
 func (c *conn) alive() bool {
 	if c.br.Buffered() > 0 {
 		return false
 	}
-	sc, ok := c.raw.(syscall.Conn)
-	if !ok {
-		return true
+	if c.rc == nil {
+		sc, ok := c.raw.(syscall.Conn)
+		if !ok {
+			return true
+		}
+		rc, err := sc.SyscallConn()
+		if err != nil {
+			return false
+		}
+		c.rc = rc
+		c.poll = func(fd uintptr) {
+			// POLLIN is data or the venue's FIN; POLLRDHUP its shutdown;
+			// POLLERR and POLLHUP are always reported.
+			c.pfd[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}
+			n, err := unix.Poll(c.pfd[:], 0)
+			c.quiet = n == 0 && err == nil
+		}
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+	c.quiet = false
+	// Control, not Read: an idle connection's deadline may have passed,
+	// which does not make it dead.
+	if err := c.rc.Control(c.poll); err != nil {
 		return false
 	}
-	alive := false
-	var b [1]byte
-	err = rc.Read(func(fd uintptr) bool {
-		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		alive = errors.Is(err, unix.EAGAIN)
-		return true // never wait
-	})
-	return err == nil && alive
+	return c.quiet
 }

@@ -10,9 +10,14 @@
 // names one), and never keep the request it wrote. A forwarded request can
 // carry a secret in clear (a bearer token, Alpaca's secret key header), so
 // the caller builds it in Do's build function, which runs under erase.Do
-// together with the write: the request's bytes exist only in a buffer
-// allocated there and wiped after the write, and crypto/tls seals records
-// in place, so no plaintext copy is left on the heap.
+// together with the write: the request's bytes are written into the
+// connection's write buffer, which is wiped right after the write, and
+// crypto/tls seals records in place, so no plaintext copy is left on the
+// heap, and what build allocated is erased when it is freed. A caller
+// whose request holds no secret in clear (a signature and an API key id,
+// what sign mode hands to a bot) says so with Options.NoSecret and skips
+// erase.Do, whose cost grows with every allocation made under it; the
+// write buffer is wiped all the same.
 //
 // It speaks HTTP/1.1 only, on purpose: Go's HTTP/2 client keeps header
 // values in HPACK tables and frame buffers for a connection's life, out of
@@ -34,7 +39,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/keyward/keyward/internal/erase"
 )
@@ -185,21 +193,84 @@ type conn struct {
 	idleFrom time.Time
 	reused   bool
 	gen      uint64 // the client's gen when dialled
+	// wbuf is where each request is written before the write: reused,
+	// and wiped after every write.
+	wbuf []byte
+	// deadline is the one armed on tc (see setDeadline).
+	deadline time.Time
+	// For alive: the raw connection and the poll callback, made once.
+	rc    syscall.RawConn
+	poll  func(fd uintptr)
+	pfd   [1]unix.PollFd
+	quiet bool
 }
 
 func (c *conn) close() { c.tc.Close() }
+
+// setDeadline arms the connection's deadline for an exchange that must
+// end by d (zero: no deadline). The armed deadline is left alone while it
+// falls within [d-slack, d], slack being a sixteenth of the time left (a
+// second at most): so an exchange never runs past d, and on a busy
+// connection the runtime's timers are touched about once per slack
+// rather than on every request.
+func (c *conn) setDeadline(d time.Time) {
+	if d.IsZero() {
+		if !c.deadline.IsZero() {
+			c.deadline = time.Time{}
+			c.tc.SetDeadline(c.deadline)
+		}
+		return
+	}
+	slack := min(time.Until(d)/16, time.Second)
+	if !c.deadline.IsZero() && !c.deadline.After(d) && !c.deadline.Before(d.Add(-slack)) {
+		return
+	}
+	c.deadline = d
+	c.tc.SetDeadline(d)
+}
 
 // Do writes the request build returns to t and reads the answer. build
 // runs under erase.Do with the write, once per attempt: a request written
 // on a kept-alive connection the venue had closed is built and written
 // again on a new one (only when nothing of it can have reached the venue).
+// The exchange ends by ctx's deadline.
 func (c *Client) Do(ctx context.Context, t Target, build func() (*Request, error)) (*Response, error) {
+	return c.DoWith(ctx, t, Options{}, build)
+}
+
+// Options shape one exchange.
+type Options struct {
+	// Timeout bounds the exchange from the call, as well as ctx's
+	// deadline; 0 leaves only ctx's. It is enforced with the connection's
+	// deadline, which is moved only when it must (each move costs a
+	// runtime timer update and a wake-up of the network poller): the
+	// exchange is cut off no later than Timeout after the call, and at
+	// most Timeout/16 (a second at most) sooner.
+	Timeout time.Duration
+	// NoSecret declares that build returns a request that holds no secret
+	// in clear: a signature, a key's public id, a timestamp, what a bot
+	// sent, as sign mode hands to a bot. build and the write then run as
+	// ordinary code rather than under erase.Do, where every allocation is
+	// recorded and erased one by one (on a busy agent that costs more than
+	// the rest of the exchange). The bytes written are still wiped after
+	// the write, and crypto/tls seals them in place.
+	NoSecret bool
+}
+
+// DoWith is Do with options.
+func (c *Client) DoWith(ctx context.Context, t Target, o Options, build func() (*Request, error)) (*Response, error) {
+	deadline, _ := ctx.Deadline()
+	if o.Timeout > 0 {
+		if d := time.Now().Add(o.Timeout); deadline.IsZero() || d.Before(deadline) {
+			deadline = d
+		}
+	}
 	for attempt := 0; ; attempt++ {
-		cn, err := c.get(ctx, t)
+		cn, err := c.get(ctx, t, deadline)
 		if err != nil {
 			return nil, err
 		}
-		resp, err, retry := c.roundTrip(ctx, t, cn, build)
+		resp, err, retry := c.roundTrip(ctx, t, cn, deadline, !o.NoSecret, build)
 		if err == nil {
 			return resp, nil
 		}
@@ -210,42 +281,62 @@ func (c *Client) Do(ctx context.Context, t Target, build func() (*Request, error
 	}
 }
 
-// roundTrip runs one attempt on cn. retry reports that the attempt failed
-// on a reused connection before any of the request was accepted.
-func (c *Client) roundTrip(ctx context.Context, t Target, cn *conn, build func() (*Request, error)) (resp *Response, err error, retry bool) {
-	deadline, hasDeadline := ctx.Deadline()
-	if hasDeadline {
-		cn.tc.SetDeadline(deadline)
-	} else {
-		cn.tc.SetDeadline(time.Time{})
+// roundTrip runs one attempt on cn, to end by deadline (zero: none);
+// secret runs build and the write under erase.Do. retry reports that the
+// attempt failed on a reused connection before any of the request was
+// accepted.
+func (c *Client) roundTrip(ctx context.Context, t Target, cn *conn, deadline time.Time, secret bool, build func() (*Request, error)) (resp *Response, err error, retry bool) {
+	cn.setDeadline(deadline)
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { cn.tc.SetDeadline(time.Unix(1, 0)) })
+		defer stop()
 	}
-	stop := context.AfterFunc(ctx, func() { cn.tc.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	// keep puts cn back for reuse, unless ctx ended meanwhile: then its
+	// deadline is in the past, whatever cn.deadline says.
+	keep := func() {
+		if stop != nil && !stop() {
+			cn.close()
+			return
+		}
+		c.put(t, cn)
+	}
+	if cn.wbuf == nil {
+		cn.wbuf = make([]byte, 0, 1<<10)
+	}
 
 	var (
 		method   string
 		buildErr error
 		writeErr error
 		sent     time.Time
+		wire     []byte
 	)
-	erase.Do(func() {
+	write := func() {
 		req, err := build()
 		if err != nil {
 			buildErr = err
 			return
 		}
 		method = req.Method
-		wire, err := appendRequest(nil, t, req)
-		if err != nil {
+		if wire, err = appendRequest(cn.wbuf[:0], t, req); err != nil {
 			buildErr = &Error{Kind: KindRequest, Target: t.String(), Err: err}
 			return
 		}
 		sent = time.Now()
 		_, writeErr = cn.tc.Write(wire)
 		clear(wire)
-	})
+	}
+	if secret {
+		erase.Do(write)
+	} else {
+		write()
+	}
+	if c := cap(wire); c > cap(cn.wbuf) && c <= maxKeptWriteBuf {
+		cn.wbuf = wire[:0] // a larger request: keep its (wiped) buffer
+	}
 	if buildErr != nil {
-		c.put(t, cn) // nothing was written
+		keep() // nothing was written
 		return nil, buildErr, false
 	}
 	if writeErr != nil {
@@ -262,24 +353,55 @@ func (c *Client) roundTrip(ctx context.Context, t Target, cn *conn, build func()
 		return nil, c.ioError(ctx, t, err, true), false
 	}
 	received := time.Now()
-	body, err := io.ReadAll(io.LimitReader(hr.Body, int64(c.cfg.MaxResponseBytes)+1))
-	if err == nil && len(body) > c.cfg.MaxResponseBytes {
-		cn.close()
-		return nil, &Error{Kind: KindTooLarge, Target: t.String(), Sent: true,
-			Err: fmt.Errorf("the response is larger than the %d bytes the agent passes on", c.cfg.MaxResponseBytes)}, false
-	}
+	body, err := c.readBody(hr)
 	if err != nil {
 		cn.close()
+		var fe *Error
+		if errors.As(err, &fe) {
+			fe.Target = t.String()
+			return nil, fe, false
+		}
 		return nil, c.ioError(ctx, t, err, true), false
 	}
 	hr.Body.Close()
 	if hr.Close || hr.ProtoMajor != 1 || hr.ProtoMinor != 1 {
 		cn.close()
 	} else {
-		c.put(t, cn)
+		keep()
 	}
 	stripHopByHop(hr.Header)
 	return &Response{Status: hr.StatusCode, Header: hr.Header, Body: body, Sent: sent, Received: received}, nil, false
+}
+
+// maxKeptWriteBuf bounds the write buffer a connection keeps between
+// requests; a larger request's buffer is dropped (wiped) after its write.
+const maxKeptWriteBuf = 64 << 10
+
+// readBody reads a response's body, at most MaxResponseBytes of it. A
+// body of known length is read into a buffer of its size at once.
+func (c *Client) readBody(hr *http.Response) ([]byte, error) {
+	limit := int64(c.cfg.MaxResponseBytes)
+	tooLarge := func() error {
+		return &Error{Kind: KindTooLarge, Sent: true,
+			Err: fmt.Errorf("the response is larger than the %d bytes the agent passes on", c.cfg.MaxResponseBytes)}
+	}
+	switch n := hr.ContentLength; {
+	case hr.Body == http.NoBody:
+		return nil, nil
+	case n > limit:
+		return nil, tooLarge()
+	case n >= 0:
+		body := make([]byte, n)
+		if _, err := io.ReadFull(hr.Body, body); err != nil {
+			return nil, err
+		}
+		return body, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(hr.Body, limit+1))
+	if err == nil && int64(len(body)) > limit {
+		return nil, tooLarge()
+	}
+	return body, err
 }
 
 // ioError describes a failed read or write.
@@ -300,8 +422,9 @@ func (c *Client) ioError(ctx context.Context, t Target, err error, sent bool) er
 	return &Error{Kind: kind, Target: t.String(), Sent: sent, Err: err}
 }
 
-// get returns a live idle connection to t, or a new one.
-func (c *Client) get(ctx context.Context, t Target) (*conn, error) {
+// get returns a live idle connection to t, or a new one dialled by
+// deadline (zero: ctx's).
+func (c *Client) get(ctx context.Context, t Target, deadline time.Time) (*conn, error) {
 	now := time.Now()
 	c.mu.Lock()
 	if c.closed {
@@ -319,6 +442,11 @@ func (c *Client) get(ctx context.Context, t Target) (*conn, error) {
 		cn.close()
 	}
 	c.mu.Unlock()
+	if dl, ok := ctx.Deadline(); !deadline.IsZero() && (!ok || deadline.Before(dl)) {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
 	return c.dial(ctx, t)
 }
 
@@ -500,18 +628,42 @@ func dialProxy(ctx context.Context, d *net.Dialer, t Target) (net.Conn, error) {
 var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
 // IsHopByHop reports whether name is a hop-by-hop field, or one the
-// client writes itself (Host, Content-Length).
+// client writes itself (Host, Content-Length, Expect). It is called for
+// every header of every request, so it compares in place (ASCII case
+// folding, as CanonicalHeaderKey does for a token) rather than
+// canonicalising a copy.
 func IsHopByHop(name string) bool {
-	n := http.CanonicalHeaderKey(name)
-	if n == "Host" || n == "Content-Length" || n == "Expect" {
+	if asciiEqualFold(name, "Host") || asciiEqualFold(name, "Content-Length") || asciiEqualFold(name, "Expect") {
 		return true
 	}
 	for _, h := range hopByHop {
-		if n == h {
+		if asciiEqualFold(name, h) {
 			return true
 		}
 	}
 	return false
+}
+
+// asciiEqualFold reports whether s and t are equal under ASCII case
+// folding only (strings.EqualFold also folds Unicode: K and the Kelvin
+// sign).
+func asciiEqualFold(s, t string) bool {
+	if len(s) != len(t) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		a, b := s[i], t[i]
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
 }
 
 func stripHopByHop(h http.Header) {
@@ -529,24 +681,28 @@ func stripHopByHop(h http.Header) {
 
 // appendRequest writes req as HTTP/1.1 to buf. It refuses what would
 // change the message's framing: a method or header that is not a token,
-// a value with a line break.
+// a value with a line break. Everything is checked before a byte is
+// written, and buf grows at most once, to the exact size: a refused
+// request leaves nothing in buf, and no partial copy of one is left
+// behind in a smaller array (buf is reused, and wiped after each write).
 func appendRequest(buf []byte, t Target, req *Request) ([]byte, error) {
 	if !isToken(req.Method) {
 		return nil, fmt.Errorf("method %q is not an HTTP token", req.Method)
 	}
-	if req.Target == "" || req.Target[0] != '/' || strings.ContainsAny(req.Target, " \r\n\x00#") {
+	if req.Target == "" || req.Target[0] != '/' || !validTarget(req.Target) {
 		return nil, fmt.Errorf("request target %.100q is not a path", req.Target)
 	}
-	host := t.Host
+	port := ""
 	if t.Port != "" && t.Port != "443" {
-		host = net.JoinHostPort(t.Host, t.Port)
+		port = t.Port
 	}
-	buf = append(buf, req.Method...)
-	buf = append(buf, ' ')
-	buf = append(buf, req.Target...)
-	buf = append(buf, " HTTP/1.1\r\nHost: "...)
-	buf = append(buf, host...)
-	buf = append(buf, "\r\n"...)
+	n := len(req.Method) + 1 + len(req.Target) + len(" HTTP/1.1\r\nHost: ") + len(t.Host) + 2
+	if port != "" {
+		n += len(port) + 1
+		if strings.IndexByte(t.Host, ':') >= 0 {
+			n += 2 // [IPv6]
+		}
+	}
 	for _, h := range req.Header {
 		if !isToken(h.Name) {
 			return nil, fmt.Errorf("header name %.60q is not an HTTP token", h.Name)
@@ -554,6 +710,30 @@ func appendRequest(buf []byte, t Target, req *Request) ([]byte, error) {
 		if !validValue(h.Value) {
 			return nil, fmt.Errorf("header %s has a line break or control character in its value", h.Name)
 		}
+		if !IsHopByHop(h.Name) {
+			n += len(h.Name) + 2 + len(h.Value) + 2
+		}
+	}
+	withLength := len(req.Body) > 0 || req.Method == "POST" || req.Method == "PUT" || req.Method == "PATCH"
+	if withLength {
+		n += len("Content-Length: ") + 20 + 2
+	}
+	n += 2 + len(req.Body)
+	if cap(buf)-len(buf) < n {
+		buf = append(make([]byte, 0, len(buf)+n), buf...)
+	}
+
+	buf = append(buf, req.Method...)
+	buf = append(buf, ' ')
+	buf = append(buf, req.Target...)
+	buf = append(buf, " HTTP/1.1\r\nHost: "...)
+	if port != "" {
+		buf = append(buf, net.JoinHostPort(t.Host, port)...)
+	} else {
+		buf = append(buf, t.Host...)
+	}
+	buf = append(buf, "\r\n"...)
+	for _, h := range req.Header {
 		if IsHopByHop(h.Name) {
 			continue
 		}
@@ -562,7 +742,7 @@ func appendRequest(buf []byte, t Target, req *Request) ([]byte, error) {
 		buf = append(buf, h.Value...)
 		buf = append(buf, "\r\n"...)
 	}
-	if len(req.Body) > 0 || req.Method == "POST" || req.Method == "PUT" || req.Method == "PATCH" {
+	if withLength {
 		buf = append(buf, "Content-Length: "...)
 		buf = strconv.AppendInt(buf, int64(len(req.Body)), 10)
 		buf = append(buf, "\r\n"...)
@@ -578,6 +758,17 @@ func isToken(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// validTarget reports that a request target holds no space, control
+// character or fragment.
+func validTarget(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == 0x7f || c == '#' {
 			return false
 		}
 	}

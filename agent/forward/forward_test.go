@@ -387,3 +387,114 @@ func TestBuildErrorSendsNothing(t *testing.T) {
 	assert.EqualValues(t, 1, hits.Load())
 	assert.Equal(t, 1, c.IdleConns(), "the connection is kept for the next request")
 }
+
+func TestTimeoutOptionBoundsTheExchange(t *testing.T) {
+	release := make(chan struct{})
+	v := newVenue(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		fmt.Fprint(w, "ok")
+	})
+	defer close(release)
+	c := New(Config{})
+	defer c.Close()
+	o := Options{Timeout: 300 * time.Millisecond, NoSecret: true}
+	// A kept-alive connection whose deadline was armed by earlier requests.
+	for range 3 {
+		_, err := c.DoWith(context.Background(), v.target, o, get("/fast"))
+		require.NoError(t, err)
+	}
+	start := time.Now()
+	_, err := c.DoWith(context.Background(), v.target, o, get("/slow"))
+	took := time.Since(start)
+	var fe *Error
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, KindTimeout, fe.Kind)
+	assert.True(t, fe.Sent)
+	assert.Less(t, took, 2*time.Second, "cut off, not left waiting for the venue")
+	assert.GreaterOrEqual(t, took, 300*time.Millisecond-300*time.Millisecond/16-10*time.Millisecond, "at most a sixteenth sooner")
+	assert.Equal(t, 0, c.IdleConns(), "a timed-out connection is not kept")
+}
+
+func TestIdleConnectionPastItsDeadlineIsReused(t *testing.T) {
+	v := newVenue(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") })
+	c := New(Config{})
+	defer c.Close()
+	o := Options{Timeout: 50 * time.Millisecond}
+	_, err := c.DoWith(context.Background(), v.target, o, get("/a"))
+	require.NoError(t, err)
+	time.Sleep(100 * time.Millisecond) // the armed deadline passes while idle
+	resp, err := c.DoWith(context.Background(), v.target, o, get("/b"))
+	require.NoError(t, err, "the deadline is re-armed for the next exchange")
+	assert.Equal(t, "ok", string(resp.Body))
+	assert.EqualValues(t, 1, v.conns.Load(), "an expired deadline does not make an idle connection dead")
+}
+
+func TestCancelledExchangeDoesNotKeepItsConnection(t *testing.T) {
+	inside := make(chan struct{})
+	v := newVenue(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			close(inside)
+			<-r.Context().Done()
+			return
+		}
+		fmt.Fprint(w, "ok")
+	})
+	c := New(Config{})
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-inside; cancel() }()
+	_, err := c.DoWith(ctx, v.target, Options{Timeout: 10 * time.Second}, get("/hold"))
+	var fe *Error
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, KindTimeout, fe.Kind)
+	assert.Equal(t, 0, c.IdleConns())
+	resp, err := c.DoWith(context.Background(), v.target, Options{Timeout: 10 * time.Second}, get("/after"))
+	require.NoError(t, err)
+	assert.Equal(t, "ok", string(resp.Body))
+}
+
+func TestWriteBufferIsWipedAfterEveryWrite(t *testing.T) {
+	v := newVenue(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") })
+	c := New(Config{})
+	defer c.Close()
+	const token = "Bearer secret-token-0123456789"
+	for _, o := range []Options{{}, {NoSecret: true}} {
+		_, err := c.DoWith(context.Background(), v.target, o, func() (*Request, error) {
+			return &Request{Method: "POST", Target: "/order", Header: []Header{{Name: "Authorization", Value: token}},
+				Body: strings.Repeat("x", 3000)}, nil // larger than the first buffer
+		})
+		require.NoError(t, err)
+		c.mu.Lock()
+		require.Len(t, c.idle[v.target], 1)
+		buf := c.idle[v.target][0].wbuf
+		c.mu.Unlock()
+		assert.GreaterOrEqual(t, cap(buf), 3000, "the larger buffer is kept")
+		assert.Equal(t, make([]byte, cap(buf)), buf[:cap(buf)], "nothing of the request is left in it")
+	}
+}
+
+func TestRefusedRequestWritesNothing(t *testing.T) {
+	buf := make([]byte, 0, 256)
+	_, err := appendRequest(buf, Target{Host: "example.com"}, &Request{Method: "GET", Target: "/a",
+		Header: []Header{{Name: "X-Key", Value: "secret"}, {Name: "Bad Name", Value: "v"}}})
+	require.Error(t, err)
+	assert.Equal(t, make([]byte, 256), buf[:256], "checked before a byte is written")
+	for _, target := range []string{"/a\tb", "/a\x7f", "/a b", "/a#frag"} {
+		_, err := appendRequest(nil, Target{Host: "example.com"}, &Request{Method: "GET", Target: target})
+		assert.Error(t, err, "%q", target)
+	}
+}
+
+func TestIsHopByHopFoldsASCIIOnly(t *testing.T) {
+	for _, n := range []string{"connection", "CONNECTION", "Keep-Alive", "keep-alive", "transfer-encoding", "host", "content-length", "Expect", "te"} {
+		assert.True(t, IsHopByHop(n), n)
+	}
+	for _, n := range []string{"X-Mbx-Apikey", "Connection ", "\u212Aeep-Alive", "Keep_Alive", "Hosts"} {
+		assert.False(t, IsHopByHop(n), "%q", n)
+	}
+}
