@@ -98,13 +98,13 @@ func (h *harness) scaleRows(ctx context.Context) ([]Row, error) {
 	pick := credPicker(func(i int) int { return perm[i%n] })
 	samples := max(h.opts.samples/2, 1000)
 	var lOne, lMany []time.Duration
-	for range rounds {
-		l, err := measureLatency(ctx, one.sock, t, h.opts.warmup/rounds, samples/rounds, nil)
+	for range latencyRounds {
+		l, err := measureLatency(ctx, one.sock, t, h.opts.warmup/latencyRounds, samples/latencyRounds, nil)
 		if err != nil {
 			return nil, fmt.Errorf("sign with 1 credential: %w", one.explain(err))
 		}
 		lOne = append(lOne, l...)
-		l, err = measureLatency(ctx, many.sock, t, h.opts.warmup/rounds, samples/rounds, pick)
+		l, err = measureLatency(ctx, many.sock, t, h.opts.warmup/latencyRounds, samples/latencyRounds, pick)
 		if err != nil {
 			return nil, fmt.Errorf("sign with %d credentials: %w", n, many.explain(err))
 		}
