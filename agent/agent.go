@@ -320,6 +320,12 @@ func (a *Agent) Unlock(ctx context.Context, args protocol.UnlockArgs) (*protocol
 	}
 	a.closeVaultLocked()
 	a.vault = v
+	// Argon2id ran under runtime/secret, which erases what it left of
+	// the passphrase on the heap only when a collection finds it
+	// unreachable: collect now rather than when the heap next fills,
+	// which with a large live heap (the audit queue, many credentials)
+	// can be minutes away.
+	collectKeyGarbage()
 	defer a.stateChanged()
 	a.log.Info("unlocked", "credentials", n, "uid", peer.UID, "duration", time.Since(start).Round(time.Millisecond))
 	return &protocol.UnlockResult{Credentials: n}, nil
