@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -310,6 +311,12 @@ func (a *Agent) Unlock(ctx context.Context, args protocol.UnlockArgs) (*protocol
 		v, err = f.Unlock(args.Passphrase, func(r vault.Record, n int) ([]byte, error) {
 			return put(credentialOf(r), n)
 		})
+		// Argon2id ran under runtime/secret, which erases what it left of
+		// the passphrase on the heap only when a collection finds it
+		// unreachable: collect now, not when the heap next fills (with a
+		// large live heap, minutes away). Here, before the keyring starts
+		// its idle timer.
+		runtime.GC()
 		return err
 	})
 	if err != nil {
@@ -320,12 +327,6 @@ func (a *Agent) Unlock(ctx context.Context, args protocol.UnlockArgs) (*protocol
 	}
 	a.closeVaultLocked()
 	a.vault = v
-	// Argon2id ran under runtime/secret, which erases what it left of
-	// the passphrase on the heap only when a collection finds it
-	// unreachable: collect now rather than when the heap next fills,
-	// which with a large live heap (the audit queue, many credentials)
-	// can be minutes away.
-	collectKeyGarbage()
 	defer a.stateChanged()
 	a.log.Info("unlocked", "credentials", n, "uid", peer.UID, "duration", time.Since(start).Round(time.Millisecond))
 	return &protocol.UnlockResult{Credentials: n}, nil

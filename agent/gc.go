@@ -14,8 +14,8 @@ import (
 // frees it — and the standard library's fips140 key cache keeps a
 // precomputed key until a cleanup that runs after one collection. Nothing
 // makes an idle agent collect for two minutes, so the agent collects
-// twice itself: on lock, after an unlock, and shortly after the last
-// asymmetric signature.
+// twice itself: on lock, and shortly after the last asymmetric signature
+// (and once during an unlock, for Argon2id's leftovers: see Unlock).
 // The memory-scan test (e2e/memory_test.go) proves the result.
 
 // keyGarbageDelay is how long after an asymmetric signature the heap is
