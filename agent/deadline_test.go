@@ -9,6 +9,7 @@ func TestLazyDeadlineNeverEarlyAndRarelyReset(t *testing.T) {
 	var sets []time.Time
 	l := lazyDeadline{set: func(t time.Time) error { sets = append(sets, t); return nil }}
 	const d = 800 * time.Millisecond
+	start := time.Now()
 	for i := range 200 {
 		before := time.Now()
 		l.extend(d)
@@ -21,9 +22,10 @@ func TestLazyDeadlineNeverEarlyAndRarelyReset(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	// 200 calls over >= 200 ms with d/8 = 100 ms: a few resets, not one each.
-	if len(sets) < 1 || len(sets) > 10 {
-		t.Fatalf("deadline set %d times in 200 calls", len(sets))
+	// One reset per d/8 that passed (plus the first), not one per call;
+	// the bound follows the time the loop took on a busy machine.
+	if most := int(time.Since(start)/(d/8)) + 2; len(sets) < 1 || len(sets) > most || len(sets) > 100 {
+		t.Fatalf("deadline set %d times in 200 calls over %v", len(sets), time.Since(start))
 	}
 	// A shorter deadline (a frame's, after the idle one) moves it at once.
 	l.extend(d / 10)
