@@ -300,6 +300,9 @@ func (a *Agent) Unlock(ctx context.Context, args protocol.UnlockArgs) (*protocol
 		return nil, protocol.Errorf(protocol.CodeAlreadyUnlocked, "the agent is already unlocked")
 	}
 	start := time.Now()
+	if fi, err := os.Stat(a.cfg.VaultPath); err == nil {
+		defer boundHeap(2*fi.Size() + 128<<20)()
+	}
 	f, err := vault.Open(a.cfg.VaultPath)
 	if err != nil {
 		return nil, a.vaultError("unlock", err)

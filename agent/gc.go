@@ -2,6 +2,7 @@ package agent
 
 import (
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -55,4 +56,21 @@ func (g *keyGarbage) signed(keyType string) {
 		g.mu.Unlock()
 		collectKeyGarbage()
 	})
+}
+
+// boundHeap sets a soft memory limit of limit bytes, unless a lower one
+// (GOMEMLIMIT) is set, and returns what restores the previous one.
+// Unlocking a large vault parses and decrypts the whole file, and the
+// garbage would otherwise pile up to twice the live heap before the
+// collector ran: ~300 MiB resident at the peak for 100,000 credentials,
+// against ~210 MiB with the limit (2 x the file + 128 MiB), and no slower
+// (make bench -only scale, one run each).
+// It is soft: the collector works harder near it, nothing fails.
+func boundHeap(limit int64) (restore func()) {
+	prev := debug.SetMemoryLimit(-1)
+	if limit >= prev {
+		return func() {}
+	}
+	debug.SetMemoryLimit(limit)
+	return func() { debug.SetMemoryLimit(prev) }
 }
