@@ -9,8 +9,8 @@ import (
 	"github.com/keyward/keyward/agent/scheme"
 )
 
-// Asymmetric signatures (RSA, ECDSA, Ed25519, secp256k1) expand the key
-// into ordinary Go heap memory. They run under runtime/secret
+// Asymmetric signatures (RSA, ECDSA, secp256k1) expand the key into
+// ordinary Go heap memory. They run under runtime/secret
 // (internal/erase), which erases such memory when the garbage collector
 // frees it — and the standard library's fips140 key cache keeps a
 // precomputed key until a cleanup that runs after one collection. Nothing
@@ -40,9 +40,12 @@ type keyGarbage struct {
 // signed notes a signature by a key of keyType.
 func (g *keyGarbage) signed(keyType string) {
 	switch keyType {
-	case scheme.KeyRSA, scheme.KeyEd25519, scheme.KeyECDSAP256, scheme.KeySecp256k1:
+	case scheme.KeyRSA, scheme.KeyECDSAP256, scheme.KeySecp256k1:
 	default:
-		return // HMAC keys live in locked memory only
+		// HMAC keys live in locked memory only, and the Ed25519 signer
+		// (agent/scheme/ed25519sign.go) keeps what it derives on the
+		// stack, which erase.Do wipes, and allocates nothing.
+		return
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
