@@ -355,6 +355,8 @@ func FuzzFastDecode(f *testing.F) {
 		`{"id":1,"op":"sign","args":{"headers":null}}`,
 		`{"id":1,"op":"sign","args":{}}x`,
 		`{"id":18446744073709551616,"op":"sign","args":{}}`,
+		`{"id":18446744073709551615,"op":"sign","args":{}}`,
+		`{"id":18446744073709551620,"op":"sign","args":{}}`,
 		"{\"id\":1,\"op\":\"sign\",\"args\":{\"body\":\"\xff\"}}",
 	} {
 		f.Add([]byte(seed))

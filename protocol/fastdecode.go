@@ -216,11 +216,12 @@ func (s *fastScanner) uint() (uint64, bool) {
 		}
 	}
 	var n uint64
-	for _, d := range digits {
-		if n > (math.MaxUint64-9)/10 && (n > math.MaxUint64/10 || uint64(d-'0') > math.MaxUint64-10*n) {
+	for _, c := range digits {
+		d := uint64(c - '0')
+		if n > (math.MaxUint64-d)/10 {
 			return 0, false // out of range: encoding/json says so
 		}
-		n = 10*n + uint64(d-'0')
+		n = 10*n + d
 	}
 	return n, true
 }

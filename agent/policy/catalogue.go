@@ -152,8 +152,11 @@ func init() {
 		r.bit = map[string]uint64{}
 		for _, n := range slices.Concat(append([][]string{r.any}, r.all...)...) {
 			if _, ok := r.bit[n]; !ok {
-				r.bit[n] = 1 << len(r.bit) // fewer than 64 names
+				r.bit[n] = 1 << len(r.bit)
 			}
+		}
+		if len(r.bit) > 64 {
+			panic("policy: more than 64 parameter names for " + scheme + ": present is a uint64")
 		}
 		paramRules[scheme] = r
 	}

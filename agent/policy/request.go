@@ -24,7 +24,8 @@ type Request struct {
 // parsedRequest is a request's path and parameters, read leniently: the
 // policy judges what the venue would see, and a scheme refuses malformed
 // requests itself. The parameters are parsed only when a check needs
-// their values (params); has answers for a name without parsing a form.
+// their values (params); eachName lists the names of a form without
+// parsing it.
 type parsedRequest struct {
 	host, path string
 	rawQuery   string
