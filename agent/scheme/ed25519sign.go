@@ -87,11 +87,12 @@ func ed25519Sign(sig *[64]byte, seed, pub, msg []byte) {
 	wipeScalars(&s, &r, &S, &k)
 	wipePoints(&R, &A)
 	// Reset restores the initial hash state but leaves the 128-byte block
-	// buffer as it is, and bytes of the first hash's input (the nonce
-	// prefix) may remain in it beyond what the second overwrote. Writing
-	// 127 zero bytes into the emptied buffer and then one more fills it
-	// with zeros and hashes it. mh is not passed to a helper: through the
-	// hash.Hash interface it would escape to the heap.
+	// buffer as it is. crypto/sha512 today keeps the nonce prefix at the
+	// buffer's start, where the second hash's R overwrites it, so this is
+	// a second line, in case that layout changes: 127 zero bytes written
+	// into the emptied buffer, then one more, fill it with zeros and hash
+	// it. mh is not passed to a helper: through the hash.Hash interface it
+	// would escape to the heap.
 	var zero [sha512.BlockSize]byte
 	mh.Reset()
 	mh.Write(zero[:sha512.BlockSize-1])

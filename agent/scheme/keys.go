@@ -32,9 +32,9 @@ func isPEM(secret []byte) bool {
 
 // checkPEMKey parses a PEM private key for venue, accepting only the key
 // types in allowed, and returns it in stored form: PKCS#8 DER for RSA and
-// ECDSA, the 32-byte seed for Ed25519. pkcs8Only refuses PKCS#1 RSA and
-// SEC 1 EC keys with the openssl command that converts them, for venues
-// that document PKCS#8 alone.
+// ECDSA, seed || public key (64 bytes) for Ed25519. pkcs8Only refuses
+// PKCS#1 RSA and SEC 1 EC keys with the openssl command that converts
+// them, for venues that document PKCS#8 alone.
 func checkPEMKey(venue string, secret []byte, pkcs8Only bool, allowed ...string) (Checked, error) {
 	var (
 		out Checked

@@ -206,48 +206,42 @@ func all() []Scheme {
 	}
 }
 
-// byName indexes all() once.
-var byName = sync.OnceValue(func() map[string]Scheme {
-	m := make(map[string]Scheme)
-	for _, s := range all() {
-		m[s.Name()] = s
-	}
-	return m
-})
-
-// known holds what each scheme of all() says of itself, read once: Hosts
+// entry is a scheme of all() with what it says of itself, read once: Hosts
 // and Info build their slices on every call, and the signing path asks
 // for both on every signature.
-type known struct {
-	hosts map[string]bool
-	info  Info
+type entry struct {
+	scheme Scheme
+	hosts  map[string]bool
+	info   Info
 }
 
-var knownByName = sync.OnceValue(func() map[string]known {
-	m := make(map[string]known)
+// byName indexes all() once.
+var byName = sync.OnceValue(func() map[string]entry {
+	m := make(map[string]entry)
 	for _, s := range all() {
-		k := known{hosts: make(map[string]bool), info: s.Info()}
+		e := entry{scheme: s, hosts: make(map[string]bool), info: s.Info()}
 		for _, h := range s.Hosts() {
-			k.hosts[h] = true
+			e.hosts[h] = true
 		}
-		m[s.Name()] = k
+		m[s.Name()] = e
 	}
 	return m
 })
 
 // InfoOf returns s.Info(), without building it again for a scheme of
-// this package. The caller must not modify its slices.
+// this package. The result is shared: the caller must not modify its
+// slices or its Meta map.
 func InfoOf(s Scheme) Info {
-	if k, ok := knownByName()[s.Name()]; ok {
-		return k.info
+	if e, ok := byName()[s.Name()]; ok {
+		return e.info
 	}
 	return s.Info()
 }
 
 // Lookup returns the scheme called name.
 func Lookup(name string) (Scheme, bool) {
-	s, ok := byName()[name]
-	return s, ok
+	e, ok := byName()[name]
+	return e.scheme, ok
 }
 
 // Names returns the names of all schemes, sorted.
@@ -307,8 +301,8 @@ func AllowedHosts(s Scheme, meta map[string]string) []string {
 // tells a venue's server from another.
 func HostAllowed(s Scheme, meta map[string]string, host string) bool {
 	host = strings.ToLower(host)
-	if k, ok := knownByName()[s.Name()]; ok {
-		if k.hosts[host] {
+	if e, ok := byName()[s.Name()]; ok {
+		if e.hosts[host] {
 			return true
 		}
 	} else if slices.Contains(s.Hosts(), host) {

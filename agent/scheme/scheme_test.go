@@ -37,6 +37,23 @@ func TestTable(t *testing.T) {
 	assert.NotEqual(t, "x", Names()[0])
 }
 
+// TestTableCacheAgrees: InfoOf and HostAllowed, which read what the table
+// cached, say what Info and Hosts say.
+func TestTableCacheAgrees(t *testing.T) {
+	for _, n := range Names() {
+		s, _ := Lookup(n)
+		assert.Equal(t, s.Info(), InfoOf(s), n)
+		for _, h := range s.Hosts() {
+			assert.True(t, HostAllowed(s, nil, h), "%s: %s", n, h)
+			assert.True(t, HostAllowed(s, nil, strings.ToUpper(h)), "%s: %s in upper case", n, h)
+			assert.False(t, HostAllowed(s, nil, h+".evil.example"), "%s: %s.evil.example", n, h)
+		}
+		assert.False(t, HostAllowed(s, nil, "evil.example"), n)
+		assert.True(t, HostAllowed(s, map[string]string{"hosts": "a.example, Evil.Example"}, "evil.example"), n)
+		assert.False(t, HostAllowed(s, nil, ""), n)
+	}
+}
+
 // allowedImports are the packages beyond the standard library a scheme may
 // use: the erasure wrapper for asymmetric keys, and well-kept primitives
 // the standard library lacks.
