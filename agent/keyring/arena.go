@@ -39,8 +39,8 @@ type chunk struct {
 	used int    // bump pointer
 }
 
-// span is a slot: chunk index, offset and rounded size. It is 32-bit so
-// that a record holding one stays small (see table).
+// span is a slot: chunk index, offset and rounded size. It is 32-bit
+// because a table record stores the chunk and offset in 32 bits each.
 type span struct{ chunk, off, size uint32 }
 
 func newArena(beforeDestroy func([]byte)) *arena {

@@ -123,8 +123,8 @@ func New(opts Options) *Keyring {
 // every n, which size the first chunk. put is safe for concurrent use and
 // fails once load has returned. If load returns an error, or any put fails,
 // every byte handed out is wiped and freed and the keyring stays locked.
-// After loading releaseAfter credentials or more, Unlock returns the load's
-// garbage to the operating system before it returns (releaseGarbage).
+// When count is releaseAfter or more, a successful Unlock returns the
+// load's garbage to the operating system before it returns (releaseGarbage).
 //
 // Loading runs without holding the keyring's lock, so Use, Locked and
 // friends answer at once (ErrLocked) meanwhile; a Lock during the load wins

@@ -269,7 +269,8 @@ func (t *table) remove(off, slot int) {
 }
 
 // compactFollowing rewrites buf without the removed and replaced records
-// once they are most of it, and returns where the record at off went.
+// once they are 64 KiB or more and at least half of it, and returns where
+// the record at off went.
 // Strings already lent keep the old array.
 func (t *table) compactFollowing(off int) int {
 	if t.dead < 64<<10 || 2*t.dead < len(t.buf) {

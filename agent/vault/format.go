@@ -352,11 +352,6 @@ func (in *interner) meta(m map[string]string) map[string]string {
 	return m
 }
 
-// encodeRecordJSON writes the canonical JSON of a record.
-func encodeRecordJSON(sr sealedRecord) []byte {
-	return appendRecordJSON(nil, sr)
-}
-
 // appendRecordJSON appends the canonical JSON of a record to b. Strings are
 // validated to hold no control characters, so only '"' and '\' are escaped.
 func appendRecordJSON(b []byte, sr sealedRecord) []byte {
@@ -419,8 +414,11 @@ func appendRecordJSON(b []byte, sr sealedRecord) []byte {
 	return append(b, '}')
 }
 
-func recordLine(sr sealedRecord) []byte {
-	return append(append([]byte("record "), encodeRecordJSON(sr)...), '\n')
+func recordLine(sr sealedRecord) []byte { return appendRecordLine(nil, sr) }
+
+// appendRecordLine appends sr's "record ...\n" line to b.
+func appendRecordLine(b []byte, sr sealedRecord) []byte {
+	return append(appendRecordJSON(append(b, "record "...), sr), '\n')
 }
 
 // recordAAD is the additional data that binds a record's metadata to its

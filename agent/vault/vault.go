@@ -108,8 +108,8 @@ func Open(path string) (*File, error) {
 		return nil, fail(corrupt(0, "the file is larger than %d MiB", maxFileSize>>20))
 	}
 	// Read into one buffer of the file's size: io.ReadAll would reach a
-	// vault of 100,000 records (~37 MiB) by growing, leaving several
-	// times that in garbage.
+	// vault of 100,000 records (~37 MiB) by growing, leaving about as much
+	// again in garbage.
 	var buf bytes.Buffer
 	buf.Grow(int(st.Size()) + bytes.MinRead)
 	if _, err := buf.ReadFrom(io.LimitReader(fd, maxFileSize+1)); err != nil {
@@ -246,13 +246,12 @@ type entry struct {
 
 // appendLine appends e's "record ...\n" line to b.
 func (e *entry) appendLine(b []byte) []byte {
-	sr := sealedRecord{
+	return appendRecordLine(b, sealedRecord{
 		rec:    e.rec,
 		salt:   e.sealed[:recSaltSize],
 		nonce:  e.sealed[recSaltSize : recSaltSize+nonceSize],
 		sealed: e.sealed[recSaltSize+nonceSize:],
-	}
-	return append(appendRecordJSON(append(b, "record "...), sr), '\n')
+	})
 }
 
 // Path returns the vault file's path.
