@@ -332,7 +332,7 @@ func (c *Client) roundTrip(ctx context.Context, t Target, cn *conn, deadline tim
 	} else {
 		write()
 	}
-	if c := cap(wire); c > cap(cn.wbuf) && c <= maxKeptWriteBuf {
+	if n := cap(wire); n > cap(cn.wbuf) && n <= maxKeptWriteBuf {
 		cn.wbuf = wire[:0] // a larger request: keep its (wiped) buffer
 	}
 	if buildErr != nil {
@@ -353,15 +353,10 @@ func (c *Client) roundTrip(ctx context.Context, t Target, cn *conn, deadline tim
 		return nil, c.ioError(ctx, t, err, true), false
 	}
 	received := time.Now()
-	body, err := c.readBody(hr)
+	body, err := c.readBody(ctx, t, hr)
 	if err != nil {
 		cn.close()
-		var fe *Error
-		if errors.As(err, &fe) {
-			fe.Target = t.String()
-			return nil, fe, false
-		}
-		return nil, c.ioError(ctx, t, err, true), false
+		return nil, err, false
 	}
 	hr.Body.Close()
 	if hr.Close || hr.ProtoMajor != 1 || hr.ProtoMinor != 1 {
@@ -378,11 +373,12 @@ func (c *Client) roundTrip(ctx context.Context, t Target, cn *conn, deadline tim
 const maxKeptWriteBuf = 64 << 10
 
 // readBody reads a response's body, at most MaxResponseBytes of it. A
-// body of known length is read into a buffer of its size at once.
-func (c *Client) readBody(hr *http.Response) ([]byte, error) {
+// body of known length is read into a buffer of its size at once. Its
+// error is the exchange's.
+func (c *Client) readBody(ctx context.Context, t Target, hr *http.Response) ([]byte, error) {
 	limit := int64(c.cfg.MaxResponseBytes)
 	tooLarge := func() error {
-		return &Error{Kind: KindTooLarge, Sent: true,
+		return &Error{Kind: KindTooLarge, Target: t.String(), Sent: true,
 			Err: fmt.Errorf("the response is larger than the %d bytes the agent passes on", c.cfg.MaxResponseBytes)}
 	}
 	switch n := hr.ContentLength; {
@@ -393,15 +389,18 @@ func (c *Client) readBody(hr *http.Response) ([]byte, error) {
 	case n >= 0:
 		body := make([]byte, n)
 		if _, err := io.ReadFull(hr.Body, body); err != nil {
-			return nil, err
+			return nil, c.ioError(ctx, t, err, true)
 		}
 		return body, nil
 	}
 	body, err := io.ReadAll(io.LimitReader(hr.Body, limit+1))
-	if err == nil && int64(len(body)) > limit {
+	switch {
+	case err != nil:
+		return nil, c.ioError(ctx, t, err, true)
+	case int64(len(body)) > limit:
 		return nil, tooLarge()
 	}
-	return body, err
+	return body, nil
 }
 
 // ioError describes a failed read or write.
@@ -682,7 +681,8 @@ func stripHopByHop(h http.Header) {
 // appendRequest writes req as HTTP/1.1 to buf. It refuses what would
 // change the message's framing: a method or header that is not a token,
 // a value with a line break. Everything is checked before a byte is
-// written, and buf grows at most once, to the exact size: a refused
+// written, and buf grows at most once, to the size the request needs
+// (the Content-Length digits counted at their longest): a refused
 // request leaves nothing in buf, and no partial copy of one is left
 // behind in a smaller array (buf is reused, and wiped after each write).
 func appendRequest(buf []byte, t Target, req *Request) ([]byte, error) {
