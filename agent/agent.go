@@ -619,7 +619,7 @@ func (a *Agent) Sign(ctx context.Context, args protocol.SignArgs) (res *protocol
 		return nil, err
 	}
 
-	out, keyType, err := a.signWithKey(args.Credential, scheme.Request{Method: method, URL: args.URL, Headers: args.Headers, Body: args.Body}, host, now, false)
+	out, keyType, err := a.signWithKey(args.Credential, scheme.Request{Method: method, URL: args.URL, Headers: args.Headers, Body: args.Body}, host, now, forBot)
 	if err != nil {
 		var pe *protocol.Error
 		if errors.As(err, &pe) && pe.Code == protocol.CodeDenied {
@@ -637,11 +637,28 @@ func (a *Agent) Sign(ctx context.Context, args protocol.SignArgs) (res *protocol
 	return &protocol.HTTPRequest{Method: out.Method, URL: out.URL, Headers: out.Headers, Body: out.Body}, nil
 }
 
+// signFor says who a signed request is for, which decides what the
+// credential's scheme may put in it.
+type signFor int
+
+const (
+	// forBot: sign mode. A ForwardOnly scheme is refused.
+	forBot signFor = iota
+	// forForwardNoSecret: forward mode, the request built outside
+	// erase.Do. A scheme that puts a secret in clear in it (ForwardOnly, or
+	// ClearSecrets such as a passphrase) is refused with CodeForwardOnly,
+	// for the caller to build it again under erase.Do: the credential was
+	// replaced since the caller looked its scheme up.
+	forForwardNoSecret
+	// forForward: forward mode under erase.Do; every scheme signs.
+	forForward
+)
+
 // signWithKey signs req with the named credential: the secret is lent
 // from locked memory for the length of the scheme's call. host is req's
-// host, lower case; forward says the request is for forward mode (the only
-// mode a ForwardOnly scheme signs in). Errors are wire errors.
-func (a *Agent) signWithKey(name string, req scheme.Request, host string, now time.Time, forward bool) (out scheme.Request, keyType string, err error) {
+// host, lower case; to says who the request is for (see signFor). Errors
+// are wire errors.
+func (a *Agent) signWithKey(name string, req scheme.Request, host string, now time.Time, to signFor) (out scheme.Request, keyType string, err error) {
 	err = a.kr.Use(name, func(c keyring.Credential, secret, scratch []byte) error {
 		keyType = c.Meta[scheme.MetaKeyType]
 		s, ok := scheme.Lookup(c.Scheme)
@@ -649,7 +666,10 @@ func (a *Agent) signWithKey(name string, req scheme.Request, host string, now ti
 			return protocol.Errorf(protocol.CodeUnsupported, "credential %q uses scheme %q, which this agent does not know", c.Name, c.Scheme)
 		}
 		info := scheme.InfoOf(s)
-		if info.ForwardOnly && !forward {
+		if to == forForwardNoSecret && (info.ForwardOnly || len(info.ClearSecrets) > 0) {
+			return protocol.Errorf(protocol.CodeForwardOnly, "credential %q now uses scheme %s, whose requests carry a secret in clear", c.Name, c.Scheme)
+		}
+		if info.ForwardOnly && to == forBot {
 			return protocol.Errorf(protocol.CodeForwardOnly, "credential %q uses scheme %s, which sends its secret in clear on every request, so the agent does not hand its requests to bots: use forward (the Go, Python and JS clients' transports do it by default; `keyward forward %s METHOD URL` on the command line)", c.Name, c.Scheme, c.Name)
 		}
 		if !scheme.HostAllowed(s, c.Meta, host) {

@@ -123,15 +123,15 @@ func (a *Agent) Forward(ctx context.Context, args protocol.ForwardArgs) (res *pr
 	headers := botHeaders(args.Headers)
 
 	var keyType string
-	build := func(clearSecret bool) func() (*forward.Request, error) {
+	build := func(to signFor) func() (*forward.Request, error) {
 		return func() (*forward.Request, error) {
-			// Without a clear secret, the request is signed exactly as
-			// sign mode signs one for a bot (forward false), so it holds
-			// nothing sign mode would not hand out, and need not be built
-			// under erase.Do. Should the credential have been replaced,
-			// since it was looked up above, by one whose scheme sends its
-			// secret in clear, that call refuses before signing.
-			out, kt, err := a.signWithKey(args.Credential, scheme.Request{Method: method, URL: args.URL, Headers: headers, Body: args.Body}, host, a.now(), clearSecret)
+			// Without a clear secret, the request holds nothing sign mode
+			// would not hand a bot, and need not be built under erase.Do.
+			// Should the credential have been replaced, since it was
+			// looked up above, by one whose scheme puts a secret in clear,
+			// signWithKey refuses before signing (CodeForwardOnly) and the
+			// request is built again below, under erase.Do.
+			out, kt, err := a.signWithKey(args.Credential, scheme.Request{Method: method, URL: args.URL, Headers: headers, Body: args.Body}, host, a.now(), to)
 			keyType = kt
 			if err != nil {
 				return nil, err
@@ -143,9 +143,13 @@ func (a *Agent) Forward(ctx context.Context, args protocol.ForwardArgs) (res *pr
 	// context.WithTimeout per request arms a runtime timer each time,
 	// which wakes the network poller or another thread.
 	clearSecret := sendsSecretInClear(s)
-	resp, err := a.fwd.DoWith(ctx, target, forward.Options{Timeout: timeout, NoSecret: !clearSecret}, build(clearSecret))
+	to := forForwardNoSecret
+	if clearSecret {
+		to = forForward
+	}
+	resp, err := a.fwd.DoWith(ctx, target, forward.Options{Timeout: timeout, NoSecret: !clearSecret}, build(to))
 	if !clearSecret && protocol.HasCode(err, protocol.CodeForwardOnly) {
-		resp, err = a.fwd.DoWith(ctx, target, forward.Options{Timeout: timeout}, build(true))
+		resp, err = a.fwd.DoWith(ctx, target, forward.Options{Timeout: timeout}, build(forForward))
 	}
 	if err != nil {
 		var fe *forward.Error
@@ -274,7 +278,10 @@ func schemeSetVariant(out, bot map[string]string, name string) bool {
 	return false
 }
 
-// cutPrefixFold is strings.CutPrefix with ASCII case folding.
+// cutPrefixFold is strings.CutPrefix ignoring case. With an ASCII prefix
+// only ASCII folds: the part of s compared has the prefix's length in
+// bytes, so a multi-byte rune that folds to an ASCII letter (K, ſ)
+// leaves it a rune short, and it does not match.
 func cutPrefixFold(s, prefix string) (string, bool) {
 	if len(s) < len(prefix) || !strings.EqualFold(s[:len(prefix)], prefix) {
 		return s, false

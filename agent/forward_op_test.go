@@ -461,3 +461,29 @@ func TestWireRequestKeepsTheSignedTargetAndChecksTheHost(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []forward.Header{{Name: "X-Bot", Value: "kept"}, {Name: "X-MBX-APIKEY", Value: "cred-key"}}, req.Header)
 }
+
+// TestNoSecretBuildRefusesClearSecrets: a forwarded request built outside
+// erase.Do (its scheme was looked up as one without a clear secret) is
+// refused if the credential now holds a scheme whose requests carry one,
+// passphrase schemes included, so that the caller builds it under
+// erase.Do instead.
+func TestNoSecretBuildRefusesClearSecrets(t *testing.T) {
+	a := newTestAgent(t)
+	unlocked(t, a)
+	ctx := selfContext()
+	_, err := a.Add(ctx, protocol.AddArgs{Name: "okx", Scheme: "okx", APIKey: "okx-key", Secret: protocol.Secret("okx-test-secret-0123456789"), Passphrase: protocol.Secret("okx-test-pass-9"), Verify: protocol.VerifyOff})
+	require.NoError(t, err)
+	_, err = a.Add(ctx, protocol.AddArgs{Name: "bin", Scheme: "binance", APIKey: "bin-key", Secret: protocol.Secret("binance-test-secret-0123456789"), Verify: protocol.VerifyOff})
+	require.NoError(t, err)
+
+	okx := scheme.Request{Method: "GET", URL: "https://www.okx.com/api/v5/account/balance"}
+	_, _, err = a.signWithKey("okx", okx, "www.okx.com", time.Now(), forForwardNoSecret)
+	assert.Equal(t, protocol.CodeForwardOnly, protocol.CodeOf(err), "a passphrase scheme is not built outside erase.Do")
+	out, _, err := a.signWithKey("okx", okx, "www.okx.com", time.Now(), forForward)
+	require.NoError(t, err)
+	assert.NotEmpty(t, out.Headers["OK-ACCESS-PASSPHRASE"])
+
+	bin := scheme.Request{Method: "GET", URL: "https://api.binance.com/api/v3/account"}
+	_, _, err = a.signWithKey("bin", bin, "api.binance.com", time.Now(), forForwardNoSecret)
+	assert.NoError(t, err, "binance's requests carry no secret in clear")
+}

@@ -96,7 +96,7 @@ func (a *Agent) verifyKey(ctx context.Context, sch scheme.Scheme, args protocol.
 	defer cancel()
 	target := targetFor(keyring.Credential{Meta: meta}, u)
 	resp, err := a.fwd.Do(ctx, target, func() (*forward.Request, error) {
-		out, _, err := a.signWithKey(tmp, req, host, a.now(), true)
+		out, _, err := a.signWithKey(tmp, req, host, a.now(), forForward)
 		if err != nil {
 			return nil, err
 		}
