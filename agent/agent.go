@@ -328,6 +328,9 @@ func (a *Agent) Unlock(ctx context.Context, args protocol.UnlockArgs) (*protocol
 		}
 		return nil, a.vaultError("unlock", err)
 	}
+	if n >= releaseAfter {
+		releaseGarbage()
+	}
 	a.closeVaultLocked()
 	a.vault = v
 	defer a.stateChanged()

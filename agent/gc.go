@@ -16,7 +16,8 @@ import (
 // precomputed key until a cleanup that runs after one collection. Nothing
 // makes an idle agent collect for two minutes, so the agent collects
 // twice itself: on lock, and shortly after the last asymmetric signature
-// (and once during an unlock, for Argon2id's leftovers: see Unlock).
+// (and during an unlock: once for Argon2id's leftovers, and for a large
+// vault releaseGarbage in release.go; see Unlock).
 // The memory-scan test (e2e/memory_test.go) proves the result.
 
 // keyGarbageDelay is how long after an asymmetric signature the heap is

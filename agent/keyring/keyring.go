@@ -123,8 +123,6 @@ func New(opts Options) *Keyring {
 // every n, which size the first chunk. put is safe for concurrent use and
 // fails once load has returned. If load returns an error, or any put fails,
 // every byte handed out is wiped and freed and the keyring stays locked.
-// When count is releaseAfter or more, a successful Unlock returns the
-// load's garbage to the operating system before it returns (releaseGarbage).
 //
 // Loading runs without holding the keyring's lock, so Use, Locked and
 // friends answer at once (ErrLocked) meanwhile; a Lock during the load wins
@@ -159,13 +157,7 @@ func (k *Keyring) Unlock(count, total int, load func(put func(c Credential, n in
 	k.mu.Unlock()
 
 	st, err := loadState(count, total, load, hook)
-	if err := k.publish(st, err); err != nil {
-		return err
-	}
-	if count >= releaseAfter {
-		releaseGarbage()
-	}
-	return nil
+	return k.publish(st, err)
 }
 
 // publish makes st, loaded with err, the keyring's state, unless err is

@@ -1,4 +1,4 @@
-package keyring
+package agent
 
 import (
 	"os"
@@ -8,7 +8,7 @@ import (
 )
 
 // releaseAfter is how many credentials make Unlock return the load's
-// garbage to the operating system before it returns.
+// garbage to the operating system before it returns (releaseGarbage).
 const releaseAfter = 4096
 
 const (
