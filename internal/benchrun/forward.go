@@ -215,20 +215,9 @@ func forwardRoundTrip(rc *rawConn, t *frameTemplate, id uint64) error {
 	if err := rc.write(rc.wbuf); err != nil {
 		return err
 	}
-	rc.c.SetReadDeadline(time.Now().Add(ioTimeout))
-	if _, err := io.ReadFull(rc.r, rc.hdr[:]); err != nil {
-		return fmt.Errorf("read reply header: %w", err)
-	}
-	n := frameLen(rc.hdr[:])
-	if n > protocol.MaxFrameSize {
-		return fmt.Errorf("reply frame of %d bytes", n)
-	}
-	if n > cap(rc.body) {
-		rc.body = make([]byte, n)
-	}
-	body := rc.body[:n]
-	if _, err := io.ReadFull(rc.r, body); err != nil {
-		return fmt.Errorf("read reply body: %w", err)
+	body, err := rc.readFrame()
+	if err != nil {
+		return err
 	}
 	var reply struct {
 		ID     uint64                 `json:"id"`

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/keyward/keyward/protocol"
 )
 
 // The measuring client. The agent and the echo baseline are driven by the
@@ -57,22 +59,32 @@ func (rc *rawConn) write(frames []byte) error {
 // readReply reads one reply frame and returns its id; a reply that is not
 // a result is an error that quotes it (replies never carry secrets).
 func (rc *rawConn) readReply() (uint64, error) {
+	body, err := rc.readFrame()
+	if err != nil {
+		return 0, err
+	}
+	return parseReply(body)
+}
+
+// readFrame reads one reply frame's body into rc's buffer, valid until
+// the next read.
+func (rc *rawConn) readFrame() ([]byte, error) {
 	rc.c.SetReadDeadline(time.Now().Add(ioTimeout))
 	if _, err := io.ReadFull(rc.r, rc.hdr[:]); err != nil {
-		return 0, fmt.Errorf("read reply header: %w", err)
+		return nil, fmt.Errorf("read reply header: %w", err)
 	}
 	n := frameLen(rc.hdr[:])
-	if n > 1<<20 {
-		return 0, fmt.Errorf("reply frame of %d bytes", n)
+	if n > protocol.MaxFrameSize {
+		return nil, fmt.Errorf("reply frame of %d bytes", n)
 	}
 	if n > cap(rc.body) {
 		rc.body = make([]byte, n)
 	}
 	body := rc.body[:n]
 	if _, err := io.ReadFull(rc.r, body); err != nil {
-		return 0, fmt.Errorf("read reply body: %w", err)
+		return nil, fmt.Errorf("read reply body: %w", err)
 	}
-	return parseReply(body)
+	return body, nil
 }
 
 // roundTrip sends one request with id and cred and waits for its reply.
