@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net/url"
 	"os"
 	"runtime"
 	"strings"
@@ -27,6 +26,7 @@ import (
 	"github.com/keyward/keyward/agent/policy"
 	"github.com/keyward/keyward/agent/scheme"
 	"github.com/keyward/keyward/agent/vault"
+	"github.com/keyward/keyward/internal/fasturl"
 	"github.com/keyward/keyward/protocol"
 )
 
@@ -583,7 +583,7 @@ func (a *Agent) Sign(ctx context.Context, args protocol.SignArgs) (res *protocol
 	if args.Credential == "" {
 		return nil, protocol.Errorf(protocol.CodeBadRequest, "sign needs a credential name")
 	}
-	u, err := url.Parse(args.URL)
+	u, err := fasturl.Parse(args.URL)
 	if err != nil || u.Host == "" {
 		return nil, protocol.Errorf(protocol.CodeBadRequest, "url %.200q is not an absolute URL", args.URL)
 	}
@@ -597,7 +597,7 @@ func (a *Agent) Sign(ctx context.Context, args protocol.SignArgs) (res *protocol
 	case method != protocol.MethodWS && u.Scheme != "https":
 		return nil, protocol.Errorf(protocol.CodeBadRequest, "keyward signs only https URLs (and wss:// for method WS), not %s://", u.Scheme)
 	}
-	host, path := strings.ToLower(u.Hostname()), u.EscapedPath()
+	host, path := strings.ToLower(u.Hostname), u.EscapedPath
 	now := a.now()
 
 	// The scheme decides which catalogue applies; a credential the keyring

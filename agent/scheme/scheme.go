@@ -12,11 +12,12 @@ package scheme
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/keyward/keyward/internal/fasturl"
 )
 
 // Request is an HTTP request in the shape of ccxt's sign() output.
@@ -337,20 +338,20 @@ func splitURLScheme(s Scheme, raw string, meta map[string]string, want string) (
 		return "", "", badRequest(name + ": the URL has a fragment ('#'); remove it")
 	}
 	base, query, _ = strings.Cut(raw, "?")
-	u, perr := url.Parse(base)
+	u, perr := fasturl.Parse(base)
 	if perr != nil {
 		return "", "", badRequest(name + ": the URL does not parse")
 	}
 	if u.Scheme != want {
 		return "", "", badRequest(fmt.Sprintf("%s: the URL must use %s", name, want))
 	}
-	if u.User != nil || u.Opaque != "" {
+	if u.HasUser || u.Opaque != "" {
 		return "", "", badRequest(fmt.Sprintf("%s: the URL must be %s://HOST/PATH with no user info", name, want))
 	}
-	if !HostAllowed(s, meta, u.Hostname()) {
-		return "", "", badRequest(fmt.Sprintf("%s: host %q is not one of the credential's hosts (%s)", name, truncate(u.Hostname(), 64), strings.Join(AllowedHosts(s, meta), ", ")))
+	if !HostAllowed(s, meta, u.Hostname) {
+		return "", "", badRequest(fmt.Sprintf("%s: host %q is not one of the credential's hosts (%s)", name, truncate(u.Hostname, 64), strings.Join(AllowedHosts(s, meta), ", ")))
 	}
-	if !strings.HasPrefix(u.EscapedPath(), "/") {
+	if !strings.HasPrefix(u.EscapedPath, "/") {
 		return "", "", badRequest(name + ": the URL has no path")
 	}
 	return base, query, nil

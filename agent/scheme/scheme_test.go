@@ -59,6 +59,7 @@ func TestTableCacheAgrees(t *testing.T) {
 // the standard library lacks.
 var allowedImports = []string{
 	"github.com/keyward/keyward/internal/erase",
+	"github.com/keyward/keyward/internal/fasturl",     // net/url without its allocations for the common URL
 	"golang.org/x/crypto/sha3",                        // Keccak-256 (hyperliquid)
 	"github.com/decred/dcrd/dcrec/secp256k1/v4",       // secp256k1 (hyperliquid)
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa", // secp256k1 recoverable signatures
