@@ -189,21 +189,38 @@ func (b binance) Sign(in Input) (Request, error) {
 		}
 	}
 
-	sig, err := binanceSignature(in, total)
+	var sigBuf [2 * sha256Size]byte // an HMAC's hex fits; a key pair's signature grows it
+	sig, err := appendBinanceSignature(sigBuf[:0], in, total)
 	if err != nil {
 		return Request{}, err
 	}
 
-	var outQuery, outBody string
+	// Each of the URL and the body is built in one allocation.
+	const sigParam = "&signature="
+	out := Request{Method: req.Method, URL: base}
+	var sb strings.Builder
 	if body == "" {
-		outQuery = string(total[:qlen]) + "&signature=" + sig
+		sb.Grow(len(base) + 1 + qlen + len(sigParam) + len(sig))
+		sb.WriteString(base)
+		sb.WriteByte('?')
+		sb.Write(total[:qlen])
+		sb.WriteString(sigParam)
+		sb.Write(sig)
+		out.URL = sb.String()
 	} else {
-		outQuery = string(total[:qlen])
-		outBody = string(total[qlen:]) + "&signature=" + sig
-	}
-	out := Request{Method: req.Method, URL: base, Body: outBody}
-	if outQuery != "" {
-		out.URL = base + "?" + outQuery
+		if qlen > 0 {
+			sb.Grow(len(base) + 1 + qlen)
+			sb.WriteString(base)
+			sb.WriteByte('?')
+			sb.Write(total[:qlen])
+			out.URL = sb.String()
+			sb = strings.Builder{}
+		}
+		sb.Grow(len(total) - qlen + len(sigParam) + len(sig))
+		sb.Write(total[qlen:])
+		sb.WriteString(sigParam)
+		sb.Write(sig)
+		out.Body = sb.String()
 	}
 	out.Headers = make(map[string]string, len(req.Headers)+2)
 	for k, v := range req.Headers {
@@ -228,18 +245,19 @@ func binanceKeyType(t string) error {
 	return fmt.Errorf("binance: credential has key type %q, which Binance does not issue", t)
 }
 
-// binanceSignature signs payload with the credential's key and returns the
-// signature parameter's value as the REST API wants it: hex for HMAC,
-// percent-encoded base64 for RSA and Ed25519.
-func binanceSignature(in Input, payload []byte) (string, error) {
-	raw, err := binanceRawSignature(in, payload)
-	if err != nil {
-		return "", err
-	}
+// appendBinanceSignature signs payload with the credential's key and
+// appends the signature parameter's value as the REST API wants it: hex
+// for HMAC, percent-encoded base64 for RSA and Ed25519.
+func appendBinanceSignature(dst []byte, in Input, payload []byte) ([]byte, error) {
 	if in.KeyType == KeyRSA || in.KeyType == KeyEd25519 {
-		return binancePercentEncode(raw), nil
+		raw, err := binanceRawSignature(in, payload)
+		if err != nil {
+			return dst, err
+		}
+		return append(dst, binancePercentEncode(raw)...), nil
 	}
-	return raw, nil
+	var mac [sha256Size]byte
+	return hex.AppendEncode(dst, hmacSHA256(in.Scratch, in.Secret, mac[:0], payload)), nil
 }
 
 // binanceRawSignature is the signature before any URL encoding: hex for
@@ -450,24 +468,27 @@ func decodeValid(s string) string {
 // checkRecvWindow accepts what Binance does: milliseconds, optionally with
 // up to three decimals (microseconds), greater than 0 and at most 60000.
 func checkRecvWindow(v string) error {
-	bad := badRequest(fmt.Sprintf("binance: recvWindow must be a number of milliseconds greater than 0 and at most %d (Binance's maximum), got %q", binanceMaxRecvWindow, truncate(v, 20)))
+	if !validRecvWindow(v) {
+		return badRequest(fmt.Sprintf("binance: recvWindow must be a number of milliseconds greater than 0 and at most %d (Binance's maximum), got %q", binanceMaxRecvWindow, truncate(v, 20)))
+	}
+	return nil
+}
+
+func validRecvWindow(v string) bool {
 	whole, frac, hasFrac := strings.Cut(v, ".")
 	if whole == "" || len(whole) > 5 || hasFrac && (frac == "" || len(frac) > 3) {
-		return bad
+		return false
 	}
-	for _, part := range []string{whole, frac} {
+	for _, part := range [2]string{whole, frac} {
 		for i := 0; i < len(part); i++ {
 			if part[i] < '0' || part[i] > '9' {
-				return bad
+				return false
 			}
 		}
 	}
 	ms, _ := strconv.Atoi(whole)
 	fracZero := strings.Trim(frac, "0") == ""
-	if ms > binanceMaxRecvWindow || ms == binanceMaxRecvWindow && !fracZero || ms == 0 && fracZero {
-		return bad
-	}
-	return nil
+	return !(ms > binanceMaxRecvWindow || ms == binanceMaxRecvWindow && !fracZero || ms == 0 && fracZero)
 }
 
 // headerValue finds a header by case-insensitive name.

@@ -3,11 +3,20 @@ package scheme
 import (
 	"crypto/sha256"
 	"hash"
+	"sync"
 )
+
+// sha256s holds SHA-256 digests between HMACs: the commonest scheme's
+// hash is then not allocated per signature. A digest goes back Reset
+// (hmacWith's last step), so it holds no key-equivalent midstate.
+var sha256s = sync.Pool{New: func() any { return sha256.New() }}
 
 // hmacSHA256 appends HMAC-SHA256(key, msg...) to dst; see hmacSum.
 func hmacSHA256(scratch, key, dst []byte, msg ...[]byte) []byte {
-	return hmacSum(sha256.New, scratch, key, dst, msg...)
+	h := sha256s.Get().(hash.Hash)
+	dst = hmacWith(h, scratch, key, dst, msg...)
+	sha256s.Put(h)
+	return dst
 }
 
 // hmacSum appends HMAC(key, msg[0]||msg[1]||…) (RFC 2104) over the hash made
@@ -30,7 +39,12 @@ func hmacSHA256(scratch, key, dst []byte, msg ...[]byte) []byte {
 // scratch must hold at least two blocks of the hash; hmacSum panics
 // otherwise, since that is a programming error (Sign checks first).
 func hmacSum(newHash func() hash.Hash, scratch, key, dst []byte, msg ...[]byte) []byte {
-	h := newHash()
+	return hmacWith(newHash(), scratch, key, dst, msg...)
+}
+
+// hmacWith is hmacSum with the hash object given, fresh or Reset; it is
+// Reset again before return.
+func hmacWith(h hash.Hash, scratch, key, dst []byte, msg ...[]byte) []byte {
 	bs := h.BlockSize()
 	if len(scratch) < 2*bs {
 		panic("scheme: hmac scratch smaller than two hash blocks")
