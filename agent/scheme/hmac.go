@@ -85,5 +85,7 @@ func hmacWith(h hash.Hash, scratch, key, dst []byte, msg ...[]byte) []byte {
 	h.Reset()
 	h.Write(opad)
 	h.Write(inner)
-	return h.Sum(dst)
+	// Summed into scratch and copied, so that dst, which never reaches
+	// the hash's interface, can live on the caller's stack.
+	return append(dst, h.Sum(used[:0])...)
 }
