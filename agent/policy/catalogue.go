@@ -125,10 +125,10 @@ func catalogue() []MoneyEntry {
 // them could be replayed against the withdrawal endpoint whatever path the
 // bot claimed.
 type paramRule struct {
-	any []string          // any of these parameter names
-	all [][]string        // or all names of one of these sets
-	ids []string          // the catalogue entries these parameters belong to
-	bit map[string]uint64 // each name above, as a bit of the set present
+	any   []string   // any of these parameter names
+	all   [][]string // or all names of one of these sets
+	ids   []string   // the catalogue entries these parameters belong to
+	names *nameTable // each name above, as a bit of the set present
 }
 
 var paramRules = map[string]paramRule{
@@ -149,34 +149,31 @@ var paramRules = map[string]paramRule{
 
 func init() {
 	for scheme, r := range paramRules {
-		r.bit = map[string]uint64{}
+		bit := map[string]uint64{}
 		for _, n := range slices.Concat(append([][]string{r.any}, r.all...)...) {
-			if _, ok := r.bit[n]; !ok {
-				r.bit[n] = 1 << len(r.bit)
+			if _, ok := bit[n]; !ok {
+				bit[n] = 1 << len(bit)
 			}
 		}
-		if len(r.bit) > 64 {
+		if len(bit) > 64 {
 			panic("policy: more than 64 parameter names for " + scheme + ": present is a uint64")
 		}
+		r.names = newNameTable(bit)
 		paramRules[scheme] = r
 	}
 	paramRules["binance-ws"] = paramRules["binance"]
 }
 
-// moneyEndpoint returns the catalogue entry a request hits, if any.
-func moneyEndpoint(scheme, method, path, body string) (MoneyEntry, bool) {
-	for _, e := range catalogueFor(scheme) {
-		if e.action != "" {
-			if method == "POST" && hyperliquidAction(body) == e.action {
-				return e, true
-			}
-			continue
-		}
-		if e.ep.Match(method, path) {
-			return e, true
+// moneyEndpoint returns the catalogue entry a request hits, or nil: the
+// first in catalogue order, found through the scheme's moneyIndex. The
+// entry is shared: the caller must not change it.
+func moneyEndpoint(scheme, method, path, body string) *MoneyEntry {
+	if x := moneyIndexes[scheme]; x != nil {
+		if i := x.lookup(method, path, body); i >= 0 {
+			return &x.entries[i]
 		}
 	}
-	return MoneyEntry{}, false
+	return nil
 }
 
 var byScheme = func() map[string][]MoneyEntry {
@@ -194,26 +191,35 @@ func Catalogue() []MoneyEntry { return catalogue() }
 
 // moneyParams reports whether the request's parameter names form a set
 // that belongs to a money-moving endpoint of a venue that does not sign
-// the path. It reads each name once.
+// the path. It reads the names of the query, of a form body and of the
+// top level of a JSON body (a JSON-RPC body's "params"), each once.
 func moneyParams(scheme string, p *parsedRequest) (string, bool) {
 	r, ok := paramRules[scheme]
 	if !ok {
 		return "", false
 	}
-	var present uint64
-	p.eachName(func(name string) { present |= r.bit[name] })
+	present := r.names.formBits(p.rawQuery)
+	switch {
+	case p.formBody():
+		present |= r.names.formBits(p.body)
+	case p.body != "":
+		for k := range p.params().json {
+			present |= r.names.of(k)
+		}
+	}
 	if present == 0 {
 		return "", false
 	}
+	bit := r.names.bit
 	for _, n := range r.any {
-		if present&r.bit[n] != 0 {
+		if present&bit[n] != 0 {
 			return n, true
 		}
 	}
 	for _, set := range r.all {
 		hit := true
 		for _, n := range set {
-			hit = hit && present&r.bit[n] != 0
+			hit = hit && present&bit[n] != 0
 		}
 		if hit {
 			return strings.Join(set, "+"), true

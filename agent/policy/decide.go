@@ -92,11 +92,17 @@ func (p *Policy) Visible(id peerid.Identity, name string) bool {
 // every request except the money-moving catalogue, which only a policy
 // grant can open. Rate limits are not applied here: see Limiter.
 func (p *Policy) Decide(id peerid.Identity, r Request) (Decision, *Client, *Grant) {
-	preq := parseRequest(r)
+	var req parsedRequest
+	req.set(r)
+	preq := &req
 	signing := r.Op == OpSign || r.Op == OpForward
+	var money *MoneyEntry // the catalogue entry r hits, if any
+	if signing {
+		money = moneyEndpoint(r.Scheme, r.Method, preq.path, r.Body)
+	}
 	if p == nil {
 		if signing {
-			if d, blocked := moneyCheck(r, preq, nil); blocked {
+			if d, blocked := moneyCheck(r, preq, money, nil); blocked {
 				return d, nil, nil
 			}
 		}
@@ -118,11 +124,13 @@ func (p *Policy) Decide(id peerid.Identity, r Request) (Decision, *Client, *Gran
 		if !signing {
 			return Decision{Allow: true, Client: c.Name, Rule: g.rule(c)}, c, g
 		}
-		if d, blocked := moneyCheck(r, preq, g); blocked {
+		if d, blocked := moneyCheck(r, preq, money, g); blocked {
 			d.Client = c.Name
 			return d, c, g
 		}
-		if _, named := g.namesMoney(r, preq); !named && !g.coversEndpoint(r.Method, preq.path) {
+		// A request moneyCheck passes that hits the catalogue is one g
+		// names, and needs no other endpoint.
+		if money == nil && !g.coversEndpoint(r.Method, preq.path) {
 			why = append(why, fmt.Sprintf("grant %d does not list %s %s", g.Index, r.Method, preq.path))
 			continue
 		}
@@ -159,27 +167,28 @@ func (g *Grant) coversEndpoint(method, p string) bool {
 	return false
 }
 
-// namesMoney reports whether g names the catalogue entry r hits: by the
-// entry's ID, or by the exact endpoint the request goes to.
-func (g *Grant) namesMoney(r Request, p *parsedRequest) (MoneyEntry, bool) {
-	e, hit := moneyEndpoint(r.Scheme, r.Method, p.path, r.Body)
-	if !hit || g == nil {
-		return e, false
+// namesMoney reports whether g names e, the catalogue entry r hits (nil
+// for none): by the entry's ID, or by the exact endpoint the request goes
+// to.
+func (g *Grant) namesMoney(e *MoneyEntry, r Request, p *parsedRequest) bool {
+	if e == nil || g == nil {
+		return false
 	}
 	exact := r.Method + " " + p.path
 	for _, m := range g.money {
 		if m == e.ID || e.action == "" && m == exact {
-			return e, true
+			return true
 		}
 	}
-	return e, false
+	return false
 }
 
 // moneyCheck refuses catalogue endpoints and, for venues that do not sign
 // the path, the parameter sets that belong to them, unless g names them.
-func moneyCheck(r Request, p *parsedRequest, g *Grant) (Decision, bool) {
-	if e, hit := moneyEndpoint(r.Scheme, r.Method, p.path, r.Body); hit {
-		if _, named := g.namesMoney(r, p); named {
+// e is the catalogue entry r hits, as moneyEndpoint returns it.
+func moneyCheck(r Request, p *parsedRequest, e *MoneyEntry, g *Grant) (Decision, bool) {
+	if e != nil {
+		if g.namesMoney(e, r, p) {
 			return Decision{}, false
 		}
 		return Decision{Rule: "catalogue: " + r.Scheme + " " + e.What + " " + e.ID,

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/url"
 	"strings"
+
+	"github.com/keyward/keyward/internal/fasturl"
 )
 
 // Request is what the policy decides on: who asks (the caller passes the
@@ -24,7 +26,7 @@ type Request struct {
 // parsedRequest is a request's path and parameters, read leniently: the
 // policy judges what the venue would see, and a scheme refuses malformed
 // requests itself. The parameters are parsed only when a check needs
-// their values (params); eachName lists the names of a form without
+// their values (params); moneyParams reads the names of a form without
 // parsing it.
 type parsedRequest struct {
 	host, path string
@@ -38,15 +40,23 @@ type parsedRequest struct {
 }
 
 func parseRequest(r Request) *parsedRequest {
-	p := &parsedRequest{host: r.Host, path: r.Path, body: strings.TrimSpace(r.Body)}
+	p := new(parsedRequest)
+	p.set(r)
+	return p
+}
+
+// set sets p to r's, parsed. Decide keeps p on its stack.
+func (p *parsedRequest) set(r Request) {
+	*p = parsedRequest{host: r.Host, path: r.Path, body: strings.TrimSpace(r.Body)}
 	base, rawQuery, _ := strings.Cut(r.URL, "?")
 	p.rawQuery = rawQuery
 	if r.Host == "" {
-		if u, err := url.Parse(base); err == nil {
-			p.host, p.path = strings.ToLower(u.Hostname()), u.EscapedPath()
+		// fasturl gives net/url's Hostname and EscapedPath, and refuses
+		// what url.Parse refuses.
+		if u, err := fasturl.Parse(base); err == nil {
+			p.host, p.path = strings.ToLower(u.Hostname), u.EscapedPath
 		}
 	}
-	return p
 }
 
 // formBody reports whether the body is form-encoded (not JSON).
@@ -62,14 +72,20 @@ func (p *parsedRequest) params() *parsedRequest {
 	p.parsed = true
 	p.query, _ = url.ParseQuery(p.rawQuery)
 	switch {
+	// The values are decoded into locals, not through &p.json, which
+	// would move every parsedRequest to the heap.
 	case strings.HasPrefix(p.body, "{"):
+		var m map[string]any
 		d := json.NewDecoder(strings.NewReader(p.body))
 		d.UseNumber()
-		_ = d.Decode(&p.json)
+		_ = d.Decode(&m)
+		p.json = m
 	case strings.HasPrefix(p.body, "["):
+		var l []any
 		d := json.NewDecoder(strings.NewReader(p.body))
 		d.UseNumber()
-		_ = d.Decode(&p.jsonList)
+		_ = d.Decode(&l)
+		p.jsonList = l
 	case p.body != "":
 		p.form, _ = url.ParseQuery(p.body)
 	}
@@ -79,42 +95,6 @@ func (p *parsedRequest) params() *parsedRequest {
 		p.json = params
 	}
 	return p
-}
-
-// eachName calls f with the name of every parameter in the query, a form
-// body and the top level of a JSON body.
-func (p *parsedRequest) eachName(f func(string)) {
-	formNames(p.rawQuery, f)
-	switch {
-	case p.formBody():
-		formNames(p.body, f)
-	case p.body != "":
-		for k := range p.params().json {
-			f(k)
-		}
-	}
-}
-
-// formNames calls f with each key of the form-encoded text q. It reads
-// keys more widely than url.ParseQuery, never more narrowly: it splits on
-// ';' as well as '&', and gives a key with an escape both as written and
-// unescaped, so that no venue, however it parses, sees a key this missed.
-func formNames(q string, f func(string)) {
-	start := 0
-	for i := 0; i <= len(q); i++ {
-		if i < len(q) && q[i] != '&' && q[i] != ';' {
-			continue
-		}
-		kv := q[start:i]
-		start = i + 1
-		k, _, _ := strings.Cut(kv, "=")
-		f(k)
-		if strings.ContainsAny(k, "%+") {
-			if u, err := url.QueryUnescape(k); err == nil {
-				f(u)
-			}
-		}
-	}
 }
 
 // get returns a parameter's value as text from wherever the request
