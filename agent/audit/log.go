@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -51,6 +52,12 @@ type Options struct {
 // maxBatch bounds the records the writer takes from the queue per write.
 const maxBatch = 512
 
+// maxWrite bounds the bytes of one write: a batch of maxBatch usual
+// records fits in one, and the records that pile up in pending while the
+// log cannot be written, or that Close finds queued, go out in several
+// rather than in one buffer the size of them all.
+const maxWrite = 256 << 10
+
 // Defaults.
 const (
 	DefaultMaxBytes     = 64 << 20
@@ -97,11 +104,11 @@ type Log struct {
 	opts Options
 	now  func() time.Time
 	log  *slog.Logger
-	q    chan Record
+	q    *queue
 	stop chan struct{}
 	done chan struct{}
 
-	mu     sync.RWMutex // guards closed against a concurrent send on q
+	mu     sync.RWMutex // guards closed against a concurrent put on q
 	closed bool
 
 	failure  atomic.Pointer[error] // set while the log cannot be written
@@ -115,12 +122,15 @@ type Log struct {
 	closeErr error
 
 	// The writer goroutine's own state.
-	f         *os.File
-	size      int64
-	seq       uint64
-	prev      string
+	f    *os.File
+	size int64
+	seq  uint64
+	// prev is the hash of the record seq: always 64 lower-case hex digits
+	// (Genesis, or a hash this package computed or, at Open, checked), so
+	// that it goes into the next record as it is, unescaped.
+	prev      [2 * sha256.Size]byte
 	pending   []Record
-	buf       []byte
+	buf       []byte // the batch being written, kept for the next one
 	dirty     bool
 	torn      bool // a failed write may have left a partial line past size
 	syncTimer *time.Timer
@@ -163,7 +173,7 @@ func Open(o Options) (*Log, error) {
 	}
 	l := &Log{
 		opts: o, now: o.Now, log: o.Log,
-		q:      make(chan Record, o.QueueLen),
+		q:      newQueue(o.QueueLen),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 		warned: map[string]time.Time{},
@@ -200,7 +210,8 @@ func Open(o Options) (*Log, error) {
 	if st.Mode().IsRegular() && st.Mode().Perm()&0o077 != 0 {
 		o.Log.Warn("audit log is readable by others", "path", o.Path, "mode", st.Mode().Perm().String())
 	}
-	l.f, l.size, l.seq, l.prev = f, st.Size(), t.seq, t.hash
+	l.f, l.size, l.seq = f, st.Size(), t.seq
+	copy(l.prev[:], t.hash) // Genesis, or the last record's hash as parseLine checked it
 	l.lastSeq.Store(t.seq)
 	l.syncTimer = time.NewTimer(time.Hour)
 	l.syncTimer.Stop()
@@ -240,11 +251,9 @@ func (l *Log) Append(r Record) error {
 			return *e
 		}
 	}
-	select {
-	case l.q <- r:
+	if ok, _ := l.q.put(&r, false); ok {
 		l.mu.RUnlock()
 		return nil
-	default:
 	}
 	if l.failure.Load() == nil {
 		// The writer is working but behind (a burst, a slow fsync, a busy
@@ -252,12 +261,19 @@ func (l *Log) Append(r Record) error {
 		// the log instead of outrunning it. A log that cannot be written
 		// is not waited for.
 		t := time.NewTimer(appendWait)
-		select {
-		case l.q <- r:
-			t.Stop()
-			l.mu.RUnlock()
-			return nil
-		case <-t.C:
+	wait:
+		for {
+			ok, room := l.q.put(&r, true)
+			if ok {
+				t.Stop()
+				l.mu.RUnlock()
+				return nil
+			}
+			select {
+			case <-room: // the writer took records: try again
+			case <-t.C:
+				break wait
+			}
 		}
 	}
 	l.mu.RUnlock()
@@ -285,7 +301,7 @@ func (l *Log) Healthy() error {
 	if e := l.failure.Load(); e != nil {
 		return *e
 	}
-	if len(l.q) == cap(l.q) {
+	if l.q.full() {
 		return l.errFull
 	}
 	return nil
@@ -298,7 +314,7 @@ func (l *Log) Stats() Stats {
 		Dropped:   l.dropped.Load(),
 		Refused:   l.refused.Load(),
 		Errors:    l.errCount.Load(),
-		Queued:    len(l.q),
+		Queued:    l.q.len(),
 		Seq:       l.lastSeq.Load(),
 		Failing:   l.failure.Load() != nil,
 		LastError: l.lastError(),
@@ -340,29 +356,24 @@ func (l *Log) run() {
 	retry := time.NewTicker(l.opts.SyncInterval)
 	defer retry.Stop()
 	for {
-		in := l.q
+		ready := l.q.ready
 		if len(l.pending) >= l.opts.QueueLen {
-			in = nil // the log is failing: let the queue fill and Append say so
+			ready = nil // the log is failing: let the queue fill and Append say so
 		}
 		select {
-		case r := <-in:
-			l.take(r)
-			if l.opts.Linger > 0 && len(l.q) < maxBatch {
+		case <-ready:
+			if l.opts.Linger > 0 && l.q.len() < maxBatch {
 				// Records that come meanwhile wait in q, waking no one.
 				// With a batch already waiting there is nothing to gather:
 				// a writer that slept anyway would fall behind a load of
 				// more than maxBatch records per Linger.
 				time.Sleep(l.opts.Linger)
 			}
-			// Batches stay small enough to reuse pending's memory.
-			for len(l.pending) < min(l.opts.QueueLen, maxBatch) {
-				select {
-				case r := <-l.q:
-					l.take(r)
-					continue
-				default:
-				}
-				break
+			// Batches stay small enough to reuse pending's memory, and
+			// take at least one record per wake-up.
+			l.takeQueued(max(1, min(l.opts.QueueLen, maxBatch)-len(l.pending)))
+			if l.q.len() > 0 {
+				l.q.signal() // come back for the rest
 			}
 			l.flush(false)
 		case <-l.syncTimer.C:
@@ -377,17 +388,22 @@ func (l *Log) run() {
 				l.sync() // a failed sync is not re-armed by new writes
 			}
 		case <-l.stop:
+			// What is queued goes out in batches, as above, rather than
+			// all through pending at once. Once a write fails, the rest
+			// is only gathered, to be counted.
 			for {
-				select {
-				case r := <-l.q:
-					l.take(r)
-					continue
-				default:
+				l.takeQueued(maxBatch)
+				if l.q.len() == 0 {
+					l.noteDrops()
+					l.flush(true)
+					break
 				}
-				break
+				if l.flush(true); len(l.pending) > 0 {
+					l.takeQueued(l.q.len())
+					l.noteDrops()
+					break
+				}
 			}
-			l.noteDrops()
-			l.flush(true)
 			l.sync()
 			if n := len(l.pending); n > 0 {
 				l.closeErr = fmt.Errorf("audit: %d records could not be written to %s: %s", n, l.opts.Path, l.lastError())
@@ -400,13 +416,19 @@ func (l *Log) run() {
 	}
 }
 
+// takeQueued moves up to n records from the queue to pending, without
+// waiting for any.
+func (l *Log) takeQueued(n int) {
+	l.q.take(n, l.take)
+}
+
 // take moves a record from the queue to pending, with the detector's
 // alerts after it.
-func (l *Log) take(r Record) {
+func (l *Log) take(r *Record) {
 	l.noteDrops()
-	l.pending = append(l.pending, r)
+	l.pending = append(l.pending, *r)
 	if l.opts.Detector != nil && (r.Type == TypeRequest || r.Type == "") {
-		l.pending = append(l.pending, l.opts.Detector.Observe(r)...)
+		l.pending = append(l.pending, l.opts.Detector.Observe(*r)...)
 	}
 }
 
@@ -443,19 +465,23 @@ func (l *Log) flush(force bool) {
 		buf := l.buf[:0]
 		seq, prev := l.seq, l.prev
 		n := done
-		for n < len(l.pending) {
+		for n < len(l.pending) && len(buf) < maxWrite {
 			r := &l.pending[n]
 			normalize(r)
-			r.Seq, r.Prev = seq+1, prev
+			r.Seq = seq + 1
+			// appendBody, with prev as it is: it needs no escaping.
 			mark := len(buf)
-			var h string
-			buf, h = appendLine(buf, r)
+			buf = appendMembers(buf, r)
+			buf = append(buf, '"')
+			buf = append(buf, prev[:]...)
+			buf = append(buf, '"', '}')
+			buf = sealLine(buf, mark)
 			if l.size+int64(len(buf)) > limit && (l.size > 0 || mark > 0) {
 				buf = buf[:mark]
 				break
 			}
-			r.Hash = h
-			seq, prev = seq+1, h
+			seq++
+			copy(prev[:], lineHash(buf))
 			n++
 		}
 		l.buf = buf[:0]
@@ -526,7 +552,7 @@ func (l *Log) sync() {
 		return
 	}
 	l.dirty = false
-	if err := writeHead(l.opts.Path, l.seq, l.prev); err != nil {
+	if err := writeHead(l.opts.Path, l.seq, string(l.prev[:])); err != nil {
 		l.errCount.Add(1)
 		l.setLastErr("write head file", err)
 		l.warn("head", "audit head file not written: deleting the log's last records would go unnoticed", "path", headPath(l.opts.Path), "err", err)

@@ -17,7 +17,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"math/bits"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -122,45 +124,11 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 }
 
 // appendBody appends the canonical encoding of r without its hash: the
-// bytes the hash covers. FORMAT.md is its specification.
+// bytes the hash covers. FORMAT.md is its specification; the encoder as it
+// was first written is kept in encode_test.go, and this one must match it
+// byte for byte.
 func appendBody(b []byte, r *Record) []byte {
-	b = append(b, `{"v":`...)
-	b = strconv.AppendInt(b, int64(r.V), 10)
-	b = append(b, `,"seq":`...)
-	b = strconv.AppendUint(b, r.Seq, 10)
-	b = append(b, `,"time":"`...)
-	b = r.Time.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","type":`...)
-	b = appendString(b, r.Type)
-	if r.Client != (Client{}) {
-		b = append(b, `,"client":{"uid":`...)
-		b = strconv.AppendUint(b, uint64(r.Client.UID), 10)
-		b = append(b, `,"gid":`...)
-		b = strconv.AppendUint(b, uint64(r.Client.GID), 10)
-		b = append(b, `,"pid":`...)
-		b = strconv.AppendInt(b, int64(r.Client.PID), 10)
-		b = appendOptString(b, `,"unit":`, r.Client.Unit)
-		b = appendOptString(b, `,"exe":`, r.Client.Exe)
-		b = append(b, '}')
-	}
-	b = appendOptString(b, `,"op":`, r.Op)
-	b = appendOptString(b, `,"credential":`, r.Credential)
-	b = appendOptString(b, `,"method":`, r.Method)
-	b = appendOptString(b, `,"host":`, r.Host)
-	b = appendOptString(b, `,"path":`, r.Path)
-	b = appendOptString(b, `,"params":`, r.Params)
-	b = appendOptString(b, `,"decision":`, r.Decision)
-	b = appendOptString(b, `,"rule":`, r.Rule)
-	b = appendOptString(b, `,"reason":`, r.Reason)
-	if r.LatencyUS != 0 {
-		b = append(b, `,"latency_us":`...)
-		b = strconv.AppendInt(b, r.LatencyUS, 10)
-	}
-	if r.Status != 0 {
-		b = append(b, `,"status":`...)
-		b = strconv.AppendInt(b, int64(r.Status), 10)
-	}
-	b = append(b, `,"prev":`...)
+	b = appendMembers(b, r)
 	b = appendString(b, r.Prev)
 	return append(b, '}')
 }
@@ -169,21 +137,189 @@ func appendBody(b []byte, r *Record) []byte {
 // its last member, and a newline — and returns the hash.
 func appendLine(b []byte, r *Record) ([]byte, string) {
 	start := len(b)
-	b = appendBody(b, r)
-	sum := sha256.Sum256(b[start:])
-	b = append(b[:len(b)-1], `,"hash":"`...)
-	b = hex.AppendEncode(b, sum[:])
-	h := string(b[len(b)-2*sha256.Size:])
-	b = append(b, "\"}\n"...)
-	return b, h
+	b = sealLine(appendBody(b, r), start)
+	return b, string(lineHash(b))
 }
 
+// sealLine turns b[start:], a record's canonical body, into its line: the
+// body's hash as the last member, then a newline.
+func sealLine(b []byte, start int) []byte {
+	sum := sha256.Sum256(b[start:])
+	b = append(b[:len(b)-1], `,"hash":"`...)
+	b = appendHex(b, &sum)
+	return append(b, "\"}\n"...)
+}
+
+// appendHex appends sum in lower-case hex, as hex.AppendEncode does, a
+// byte's two digits at a time.
+func appendHex(b []byte, sum *[sha256.Size]byte) []byte {
+	const pairs = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f" +
+		"202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f" +
+		"404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f" +
+		"606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f" +
+		"808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f" +
+		"a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf" +
+		"c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf" +
+		"e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"
+	n := len(b)
+	b = slices.Grow(b, 2*sha256.Size)[:n+2*sha256.Size]
+	out := b[n:]
+	for i, c := range sum {
+		out[2*i], out[2*i+1] = pairs[2*int(c)], pairs[2*int(c)+1]
+	}
+	return b
+}
+
+// lineHash is the hash's hex digits in b, which ends with a line that
+// sealLine made.
+func lineHash(b []byte) []byte {
+	const end = len(`"}` + "\n")
+	return b[len(b)-end-2*sha256.Size : len(b)-end]
+}
+
+// appendMembers appends the canonical body up to prev's value: every
+// member in order, the last one `,"prev":` without its value. Each constant
+// fragment carries the quotes of the string values on either side of it
+// (`","type":"`), so that a member costs as few appends as may be.
+func appendMembers(b []byte, r *Record) []byte {
+	// Every string at its longest (\u00xx for every byte), so that the
+	// appends below never grow b.
+	b = slices.Grow(b, 400+6*(len(r.Type)+len(r.Client.Unit)+len(r.Client.Exe)+len(r.Op)+len(r.Credential)+
+		len(r.Method)+len(r.Host)+len(r.Path)+len(r.Params)+len(r.Decision)+len(r.Rule)+len(r.Reason)))
+	if r.V == 1 {
+		b = append(b, `{"v":1,"seq":`...)
+	} else {
+		b = append(b, `{"v":`...)
+		b = strconv.AppendInt(b, int64(r.V), 10)
+		b = append(b, `,"seq":`...)
+	}
+	b = strconv.AppendUint(b, r.Seq, 10)
+	b = append(b, `,"time":"`...)
+	b = appendTime(b, r.Time)
+	b = append(b, `","type":"`...)
+	b = appendStringBody(b, r.Type)
+	if r.Client != (Client{}) {
+		b = append(b, `","client":{"uid":`...)
+		b = strconv.AppendUint(b, uint64(r.Client.UID), 10)
+		b = append(b, `,"gid":`...)
+		b = strconv.AppendUint(b, uint64(r.Client.GID), 10)
+		b = append(b, `,"pid":`...)
+		b = strconv.AppendInt(b, int64(r.Client.PID), 10)
+		if r.Client.Unit != "" {
+			b = append(b, `,"unit":"`...)
+			b = appendStringBody(b, r.Client.Unit)
+			b = append(b, '"')
+		}
+		if r.Client.Exe != "" {
+			b = append(b, `,"exe":"`...)
+			b = appendStringBody(b, r.Client.Exe)
+			b = append(b, '"')
+		}
+		b = append(b, '}')
+	} else {
+		b = append(b, '"')
+	}
+	b = appendOptString(b, `,"op":"`, r.Op)
+	b = appendOptString(b, `,"credential":"`, r.Credential)
+	b = appendOptString(b, `,"method":"`, r.Method)
+	b = appendOptString(b, `,"host":"`, r.Host)
+	b = appendOptString(b, `,"path":"`, r.Path)
+	b = appendOptString(b, `,"params":"`, r.Params)
+	b = appendOptString(b, `,"decision":"`, r.Decision)
+	b = appendOptString(b, `,"rule":"`, r.Rule)
+	b = appendOptString(b, `,"reason":"`, r.Reason)
+	if r.LatencyUS != 0 {
+		b = append(b, `,"latency_us":`...)
+		b = strconv.AppendInt(b, r.LatencyUS, 10)
+	}
+	if r.Status != 0 {
+		b = append(b, `,"status":`...)
+		b = strconv.AppendInt(b, int64(r.Status), 10)
+	}
+	return append(b, `,"prev":`...)
+}
+
+// appendOptString appends key, which ends in the value's opening quote,
+// then s and its closing quote; nothing when s is empty.
 func appendOptString(b []byte, key, s string) []byte {
 	if s == "" {
 		return b
 	}
 	b = append(b, key...)
-	return appendString(b, s)
+	b = appendStringBody(b, s)
+	return append(b, '"')
+}
+
+// The seconds of 0000-01-01T00:00:00Z and 10000-01-01T00:00:00Z since the
+// Unix epoch: appendTime's own formatter covers the four-digit years.
+const (
+	minFastUnix = -62167219200
+	maxFastUnix = 253402300800
+)
+
+// appendTime appends t in UTC exactly as t.UTC().AppendFormat(b,
+// time.RFC3339Nano) does: YYYY-MM-DDTHH:MM:SS, then a dot and the
+// nanoseconds without trailing zeros unless they are 0, then Z. Years
+// outside 0…9999 are left to the time package.
+func appendTime(b []byte, t time.Time) []byte {
+	unix := t.Unix()
+	if unix < minFastUnix || unix >= maxFastUnix {
+		return t.UTC().AppendFormat(b, time.RFC3339Nano)
+	}
+	// Seconds since -0400-03-01 (0000-03-01 less one 400-year era), so
+	// that every division is of a non-negative number and a year runs from
+	// March, leap day last (H. Hinnant's civil-from-days method).
+	const shift = (719468 + 146097) * 86400
+	s := uint64(unix + shift)
+	days, sod := s/86400, s%86400
+	era := days / 146097
+	doe := days - era*146097                               // [0, 146096]
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365 // [0, 399]
+	doy := doe - (365*yoe + yoe/4 - yoe/100)               // [0, 365]
+	mp := (5*doy + 2) / 153                                // [0, 11], from March
+	day := doy - (153*mp+2)/5 + 1
+	month, year := mp+3, yoe+era*400 // year: plus 400, from the shift
+	if month > 12 {
+		month -= 12
+		year++
+	}
+	year -= 400
+	hh, mm, ss := sod/3600, sod/60%60, sod%60
+
+	var out [30]byte // YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ
+	put2(out[0:], year/100)
+	put2(out[2:], year%100)
+	out[4] = '-'
+	put2(out[5:], month)
+	out[7] = '-'
+	put2(out[8:], day)
+	out[10] = 'T'
+	put2(out[11:], hh)
+	out[13] = ':'
+	put2(out[14:], mm)
+	out[16] = ':'
+	put2(out[17:], ss)
+	n := 19
+	if ns := uint64(t.Nanosecond()); ns != 0 {
+		out[19] = '.'
+		out[20] = byte('0' + ns/1e8)
+		put2(out[21:], ns/1e6%100)
+		put2(out[23:], ns/1e4%100)
+		put2(out[25:], ns/100%100)
+		put2(out[27:], ns%100)
+		for n = 29; out[n-1] == '0'; n-- { // ns > 0: a digit is not 0
+		}
+	}
+	out[n] = 'Z'
+	return append(b, out[:n+1]...)
+}
+
+// put2 writes v, below 100, as two decimal digits.
+func put2(b []byte, v uint64) {
+	const pairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+		"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+		"8081828384858687888990919293949596979899"
+	b[0], b[1] = pairs[2*v], pairs[2*v+1]
 }
 
 const hexDigits = "0123456789abcdef"
@@ -193,15 +329,18 @@ const hexDigits = "0123456789abcdef"
 // U+FFFD, everything else as it is.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
-	for i := 0; i < len(s); {
+	b = appendStringBody(b, s)
+	return append(b, '"')
+}
+
+// appendStringBody is appendString without the quotes.
+func appendStringBody(b []byte, s string) []byte {
+	for {
 		// Copy a run of bytes that need no escape at once.
-		j := i
-		for j < len(s) && plainByte[s[j]] {
-			j++
-		}
-		b = append(b, s[i:j]...)
-		if i = j; i == len(s) {
-			break
+		i := plainPrefix(s)
+		b = append(b, s[:i]...)
+		if i == len(s) {
+			return b
 		}
 		c := s[i]
 		if c < utf8.RuneSelf {
@@ -217,7 +356,7 @@ func appendString(b []byte, s string) []byte {
 			default: // below 0x20, or 0x7f
 				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 			}
-			i++
+			s = s[i+1:]
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
@@ -226,9 +365,60 @@ func appendString(b []byte, s string) []byte {
 		} else {
 			b = append(b, s[i:i+size]...)
 		}
-		i += size
+		s = s[i+size:]
 	}
-	return append(b, '"')
+}
+
+// plainPrefix is the length of the longest prefix of s whose bytes
+// appendString copies as they are (plainByte), found eight bytes at a time.
+func plainPrefix(s string) int {
+	i := 0
+	for ; len(s)-i >= 8; i += 8 {
+		if m := specialBytes(load64(s[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	switch {
+	case i == len(s):
+		return i
+	case i > 0:
+		// The last eight bytes, overlapping ones already found plain.
+		if m := specialBytes(load64(s[len(s)-8:])); m != 0 {
+			return len(s) - 8 + bits.TrailingZeros64(m)/8
+		}
+		return len(s)
+	}
+	for ; i < len(s); i++ {
+		if !plainByte[s[i]] {
+			break
+		}
+	}
+	return i
+}
+
+// load64 is s's first eight bytes as a little-endian number.
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// specialBytes sets the high bit of each byte of w, eight bytes of a
+// string, that plainByte does not mark: below 0x20, at least 0x7f, '"' or
+// '\\'. The sums that test a byte never carry out of it, so each bit is
+// exact.
+func specialBytes(w uint64) uint64 {
+	const (
+		ones = 0x0101010101010101
+		high = 0x8080808080808080
+		low7 = 0x7f7f7f7f7f7f7f7f
+	)
+	x := w & low7
+	ctl := ^(x + ones*(0x80-0x20) | w)
+	del := x + ones | w
+	quote := ^((x ^ ones*'"') + low7 | w)
+	bslash := ^((x ^ ones*'\\') + low7 | w)
+	return (ctl | del | quote | bslash) & high
 }
 
 // plainByte marks the ASCII bytes appendString copies as they are.
