@@ -260,11 +260,15 @@ func (l *Log) Append(r Record) error {
 		// machine): wait for room, so that signing slows to the pace of
 		// the log instead of outrunning it. A log that cannot be written
 		// is not waited for.
+		// Appends that wait go before the ones that come meanwhile (see
+		// queue.waiters), as senders blocked on a channel do.
 		t := time.NewTimer(appendWait)
+		l.q.wait()
 	wait:
 		for {
 			ok, room := l.q.put(&r, true)
 			if ok {
+				l.q.done()
 				t.Stop()
 				l.mu.RUnlock()
 				return nil
@@ -275,6 +279,12 @@ func (l *Log) Append(r Record) error {
 				break wait
 			}
 		}
+		l.q.done()
+	} else if ok, _ := l.q.put(&r, true); ok {
+		// A failing log is not waited for, but room that waiters left
+		// (they were waiting when it began to fail) is taken.
+		l.mu.RUnlock()
+		return nil
 	}
 	l.mu.RUnlock()
 	if l.opts.FailClosed {

@@ -16,6 +16,10 @@ type queue struct {
 	head int           // guarded by mu: the oldest record
 	n    int           // guarded by mu: records in the ring, the ones being taken too
 	room chan struct{} // guarded by mu: closed when the writer next takes records; nil until a put waits for it
+	// waiters counts the Appends waiting for room (guarded by mu): while
+	// there are any, a newcomer's put is refused, so that it cannot take
+	// the slot the writer freed for them.
+	waiters int
 
 	size atomic.Int64 // n, for readers that do not take mu
 	// ready gets a token when the writer has records to look at: put
@@ -34,17 +38,16 @@ func (q *queue) len() int { return int(q.size.Load()) }
 // full reports whether put would refuse a record.
 func (q *queue) full() bool { return q.len() >= len(q.ring) }
 
-// put adds *r unless the ring is full. When it is full and wait is set, it
+// put adds *r unless the ring is full or, for a newcomer (waiter false),
+// unless Appends are waiting for room: they go first. When it refuses, it
 // returns a channel that is closed when the writer next takes records.
-func (q *queue) put(r *Record, wait bool) (ok bool, room <-chan struct{}) {
+func (q *queue) put(r *Record, waiter bool) (ok bool, room <-chan struct{}) {
 	q.mu.Lock()
-	if q.n == len(q.ring) {
-		if wait {
-			if q.room == nil {
-				q.room = make(chan struct{})
-			}
-			room = q.room
+	if q.n == len(q.ring) || !waiter && q.waiters > 0 {
+		if q.room == nil {
+			q.room = make(chan struct{})
 		}
+		room = q.room
 		q.mu.Unlock()
 		return false, room
 	}
@@ -61,6 +64,20 @@ func (q *queue) put(r *Record, wait bool) (ok bool, room <-chan struct{}) {
 		q.signal()
 	}
 	return true, nil
+}
+
+// wait and done bracket an Append that waits for room and calls put as
+// a waiter meanwhile.
+func (q *queue) wait() {
+	q.mu.Lock()
+	q.waiters++
+	q.mu.Unlock()
+}
+
+func (q *queue) done() {
+	q.mu.Lock()
+	q.waiters--
+	q.mu.Unlock()
 }
 
 // signal leaves a token in ready, unless one is there already.

@@ -27,7 +27,7 @@ func TestQueueOrderAndBounds(t *testing.T) {
 	put := func() bool {
 		r := seqRecord(0, next)
 		ok, room := q.put(&r, false)
-		assert.Nil(t, room)
+		assert.Equal(t, !ok, room != nil, "a channel exactly when refused")
 		if ok {
 			next++
 		}
@@ -100,6 +100,31 @@ func TestQueueOrderAndBounds(t *testing.T) {
 		assert.Zero(t, q.ring[i], "slot %d still holds a record", i)
 	}
 }
+
+// TestWaiterNotOvertaken: an Append waiting for room gets the slot the
+// writer frees before one that comes meanwhile, as a sender blocked on a
+// channel did; a newcomer is refused while anyone waits, even with room.
+func TestWaiterNotOvertaken(t *testing.T) {
+	q := newQueue(2)
+	a, b, c := seqRecord(1, 0), seqRecord(2, 0), seqRecord(3, 0)
+	require.True(t, first(q.put(&a, false)))
+	require.True(t, first(q.put(&a, false)))
+	q.wait() // B finds the queue full and waits
+	ok, room := q.put(&b, true)
+	require.False(t, ok)
+	q.take(1, func(*Record) {}) // the writer frees one slot
+	<-room
+	ok, _ = q.put(&c, false) // C comes before B runs again
+	assert.False(t, ok, "a newcomer took the slot freed for a waiting Append")
+	ok, _ = q.put(&b, true)
+	assert.True(t, ok, "the waiting Append did not get the freed slot")
+	q.done()
+	q.take(1, func(*Record) {})
+	ok, _ = q.put(&c, false)
+	assert.True(t, ok, "with no one waiting, a newcomer takes free room")
+}
+
+func first(ok bool, _ <-chan struct{}) bool { return ok }
 
 // TestQueueConcurrent: producers that wait for room, as Append does, and
 // one taker lose nothing, duplicate nothing, and keep each producer's
