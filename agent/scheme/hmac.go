@@ -8,7 +8,8 @@ import (
 
 // sha256s holds SHA-256 digests between HMACs: the commonest scheme's
 // hash is then not allocated per signature. A digest goes back Reset
-// (hmacWith's last step), so it holds no key-equivalent midstate.
+// (hmacWith's last step), so it holds no key-equivalent midstate, and with
+// no key bytes in its partial-block buffer (see clearPartialBlock).
 var sha256s = sync.Pool{New: func() any { return sha256.New() }}
 
 // hmacSHA256 appends HMAC-SHA256(key, msg...) to dst; see hmacSum.
@@ -59,7 +60,7 @@ func hmacWith(h hash.Hash, scratch, key, dst []byte, msg ...[]byte) []byte {
 	if len(k) > bs {
 		h.Write(k)
 		k = h.Sum(opad[:0]) // the hashed key lives in the opad block until overwritten below
-		h.Reset()
+		clearPartialBlock(h, bs)
 	}
 	for i := range ipad {
 		var b byte
@@ -88,4 +89,18 @@ func hmacWith(h hash.Hash, scratch, key, dst []byte, msg ...[]byte) []byte {
 	// Summed into scratch and copied, so that dst, which never reaches
 	// the hash's interface, can live on the caller's stack.
 	return append(dst, h.Sum(used[:0])...)
+}
+
+// clearPartialBlock zeroes the hash's buffer for a partial block, which
+// Reset leaves as it was: after a key longer than a block was hashed, it
+// holds the key's last bytes, in a hash object that may live on in the
+// pool. One byte and then a block less one fill the buffer with zeros (a
+// whole block at once would be compressed from the caller's slice without
+// passing through it). h is left Reset.
+func clearPartialBlock(h hash.Hash, bs int) {
+	var zeros [128]byte // the widest block, SHA-512's
+	h.Reset()
+	h.Write(zeros[:1])
+	h.Write(zeros[1:bs])
+	h.Reset()
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -120,4 +121,42 @@ func allZero(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// TestHashKeepsNoKeyBytes: after an HMAC with a key longer than a block,
+// the hash object (for SHA-256 one that goes back to the pool) holds none
+// of the key in its partial-block buffer, which Reset does not clear. It
+// reads the standard library's unexported buffer by reflection.
+func TestHashKeepsNoKeyBytes(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		newHash func() hash.Hash
+	}{{"sha256", sha256.New}, {"sha512", sha512.New}} {
+		t.Run(c.name, func(t *testing.T) {
+			h := c.newHash()
+			bs := h.BlockSize()
+			// A block and then a partial block as long as can be: the
+			// inner digest written later covers only the partial block's
+			// first bytes.
+			key := bytes.Repeat([]byte("k"), 2*bs-1)
+			tail := key[bs:]
+			for i := range tail {
+				tail[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[i%36] ^ byte(i/36)
+			}
+			scratch := make([]byte, 2*bs)
+			var mac [64]byte
+			hmacWith(h, scratch, key, mac[:0], []byte("ts=1"))
+
+			x := reflect.ValueOf(h).Elem().FieldByName("x")
+			require.True(t, x.IsValid() && x.Kind() == reflect.Array,
+				"%T has no partial-block buffer named x: update this test for the Go version", h)
+			buf := make([]byte, x.Len())
+			for i := range buf {
+				buf[i] = byte(x.Index(i).Uint())
+			}
+			for i := 0; i+8 <= len(tail); i++ {
+				require.False(t, bytes.Contains(buf, tail[i:i+8]), "the hash still holds key bytes %q: %q", tail[i:i+8], buf)
+			}
+		})
+	}
 }
