@@ -153,7 +153,10 @@ func FuzzBearerSign(f *testing.F) {
 		}
 		meta := bearerMeta
 		if header != "" {
-			meta = withMeta(bearerMeta, "header", header)
+			// Set as is: withMeta reads "-" as "remove the key", and "-" is
+			// a header name.
+			meta = maps.Clone(bearerMeta)
+			meta["header"] = header
 		}
 		var headers map[string]string
 		if botHeader != "" {
