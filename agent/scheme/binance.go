@@ -256,8 +256,13 @@ func appendBinanceSignature(dst []byte, in Input, payload []byte) ([]byte, error
 		}
 		return append(dst, binancePercentEncode(raw)...), nil
 	}
+	return appendBinanceHMAC(dst, in, payload), nil
+}
+
+// appendBinanceHMAC appends HMAC-SHA256(secret, payload) in hex.
+func appendBinanceHMAC(dst []byte, in Input, payload []byte) []byte {
 	var mac [sha256Size]byte
-	return hex.AppendEncode(dst, hmacSHA256(in.Scratch, in.Secret, mac[:0], payload)), nil
+	return hex.AppendEncode(dst, hmacSHA256(in.Scratch, in.Secret, mac[:0], payload))
 }
 
 // binanceRawSignature is the signature before any URL encoding: hex for
@@ -277,11 +282,8 @@ func binanceRawSignature(in Input, payload []byte) (string, error) {
 		}
 		return base64.StdEncoding.EncodeToString(sig), nil
 	}
-	var mac [sha256Size]byte
-	sum := hmacSHA256(in.Scratch, in.Secret, mac[:0], payload)
 	var sig [2 * sha256Size]byte
-	hex.Encode(sig[:], sum)
-	return string(sig[:]), nil
+	return string(appendBinanceHMAC(sig[:0], in, payload)), nil
 }
 
 // binancePercentEncode percent-encodes a base64 signature as Binance's docs

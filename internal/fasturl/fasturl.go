@@ -1,6 +1,6 @@
 // Package fasturl parses the absolute URLs bots ask the agent to sign,
 // giving exactly what net/url would, without net/url's allocations for the
-// shape nearly every request has: a lower-case scheme, a host of letters,
+// shape nearly every request has: https:// or wss://, a host of letters,
 // digits, dots and hyphens, a path of unreserved characters and slashes,
 // and any query. Every other URL is handed to net/url, so the two never
 // disagree; the tests hold the fast path to net/url on every field.
@@ -55,9 +55,10 @@ func Parse(raw string) (URL, error) {
 	}, nil
 }
 
-// hostByte and pathByte are the bytes the fast path takes in a host and
-// in a path: bytes net/url keeps as they are, so that Hostname is the
-// host and EscapedPath and Path are the path, byte for byte.
+// hostByte, pathByte and queryByte are the bytes the fast path takes in a
+// host, a path and a query: bytes net/url keeps as they are, so that
+// Hostname is the host, EscapedPath and Path are the path and RawQuery is
+// the query, byte for byte.
 var hostByte, pathByte, queryByte [256]bool
 
 func init() {
