@@ -26,18 +26,7 @@ var signArgs = protocol.SignArgs{Credential: "main", HTTPRequest: protocol.HTTPR
 // returns a client connected to it. The agent itself does not log: a
 // debug line per signature would be measured too.
 func benchAgent(b *testing.B) *client.Client {
-	path := filepath.Join(b.TempDir(), "vault")
-	if err := vault.Create(path, []byte(agenttest.Passphrase), cheapKDF); err != nil {
-		b.Fatal(err)
-	}
-	// With an audit log, as the agent runs by default.
-	al, err := OpenAuditLog(filepath.Join(b.TempDir(), "audit.log"), false, time.Now, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { al.Close() })
-	a := New(Config{VaultPath: path, OwnerUID: uint32(os.Getuid()), Audit: al})
-	b.Cleanup(a.Close)
+	a := newBenchAgent(b, b.TempDir(), true)
 	c, err := client.Dial(serve(b, a, ServerConfig{}))
 	if err != nil {
 		b.Fatal(err)
@@ -47,10 +36,46 @@ func benchAgent(b *testing.B) *client.Client {
 	if _, err := c.Unlock(ctx, protocol.UnlockArgs{Passphrase: protocol.Secret(agenttest.Passphrase)}); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := c.Add(ctx, protocol.AddArgs{Name: "main", Scheme: "binance", APIKey: "bench-key", Secret: protocol.Secret("bench-secret-not-a-real-key-0123456789abcdef")}); err != nil {
+	if _, err := c.Add(ctx, benchCredential); err != nil {
 		b.Fatal(err)
 	}
 	return c
+}
+
+// benchCredential is the Binance HMAC credential "main" the benchmarks sign
+// with; its secret is made up.
+var benchCredential = protocol.AddArgs{Name: "main", Scheme: "binance", APIKey: "bench-key", Secret: protocol.Secret("bench-secret-not-a-real-key-0123456789abcdef")}
+
+// newBenchAgent makes an agent on a new vault in dir, with an audit log
+// there when audited is set (the agent runs with one by default).
+func newBenchAgent(b *testing.B, dir string, audited bool) *Agent {
+	path := filepath.Join(dir, "vault")
+	if err := vault.Create(path, []byte(agenttest.Passphrase), cheapKDF); err != nil {
+		b.Fatal(err)
+	}
+	cfg := Config{VaultPath: path, OwnerUID: uint32(os.Getuid())}
+	if audited {
+		al, err := OpenAuditLog(filepath.Join(dir, "audit.log"), false, time.Now, slog.New(slog.DiscardHandler))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { al.Close() })
+		cfg.Audit = al
+	}
+	a := New(cfg)
+	b.Cleanup(a.Close)
+	return a
+}
+
+// unlockWithMain unlocks a (in process) and adds benchCredential.
+func unlockWithMain(b *testing.B, a *Agent) {
+	ctx := selfContext()
+	if _, err := a.Unlock(ctx, protocol.UnlockArgs{Passphrase: protocol.Secret(agenttest.Passphrase)}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := a.Add(ctx, benchCredential); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // BenchmarkSignRoundTrip is one bot signing one request at a time over
@@ -126,19 +151,9 @@ func BenchmarkEchoRoundTrip(b *testing.B) {
 // BenchmarkAgentSign is the agent's own work on a signature, without the
 // socket: the policy, the keyring, the scheme and the audit record.
 func BenchmarkAgentSign(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "vault")
-	if err := vault.Create(path, []byte(agenttest.Passphrase), cheapKDF); err != nil {
-		b.Fatal(err)
-	}
-	a := New(Config{VaultPath: path, OwnerUID: uint32(os.Getuid())})
-	b.Cleanup(a.Close)
+	a := newBenchAgent(b, b.TempDir(), false)
+	unlockWithMain(b, a)
 	ctx := selfContext()
-	if _, err := a.Unlock(ctx, protocol.UnlockArgs{Passphrase: protocol.Secret(agenttest.Passphrase)}); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := a.Add(ctx, protocol.AddArgs{Name: "main", Scheme: "binance", APIKey: "bench-key", Secret: protocol.Secret("bench-secret-not-a-real-key-0123456789abcdef")}); err != nil {
-		b.Fatal(err)
-	}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := a.Sign(ctx, signArgs); err != nil {
@@ -152,24 +167,9 @@ func BenchmarkAgentSign(b *testing.B) {
 // as it runs by default), and the reply encoded into a frame. Compare it
 // with what a bare echo costs per request (make bench's CPU note).
 func BenchmarkSignFrame(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "vault")
-	if err := vault.Create(path, []byte(agenttest.Passphrase), cheapKDF); err != nil {
-		b.Fatal(err)
-	}
-	al, err := OpenAuditLog(filepath.Join(b.TempDir(), "audit.log"), false, time.Now, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { al.Close() })
-	a := New(Config{VaultPath: path, OwnerUID: uint32(os.Getuid()), Audit: al})
-	b.Cleanup(a.Close)
+	a := newBenchAgent(b, b.TempDir(), true)
+	unlockWithMain(b, a)
 	ctx := selfContext()
-	if _, err := a.Unlock(ctx, protocol.UnlockArgs{Passphrase: protocol.Secret(agenttest.Passphrase)}); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := a.Add(ctx, protocol.AddArgs{Name: "main", Scheme: "binance", APIKey: "bench-key", Secret: protocol.Secret("bench-secret-not-a-real-key-0123456789abcdef")}); err != nil {
-		b.Fatal(err)
-	}
 	// As the clients write it (protocol.Marshal: no HTML escapes).
 	args, err := protocol.Marshal(signArgs)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -26,7 +25,6 @@ import (
 
 	"github.com/keyward/keyward/agent/forward"
 	"github.com/keyward/keyward/agent/scheme"
-	"github.com/keyward/keyward/agent/vault"
 	"github.com/keyward/keyward/protocol"
 	"github.com/keyward/keyward/protocol/agenttest"
 )
@@ -348,18 +346,7 @@ func BenchmarkForward(b *testing.B) {
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	path := filepath.Join(dir, "vault")
-	if err := vault.Create(path, []byte(agenttest.Passphrase), cheapKDF); err != nil {
-		b.Fatal(err)
-	}
-	// With an audit log, as the agent runs by default.
-	al, err := OpenAuditLog(filepath.Join(dir, "audit.log"), false, time.Now, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { al.Close() })
-	a := New(Config{VaultPath: path, OwnerUID: uint32(os.Getuid()), Audit: al})
-	b.Cleanup(a.Close)
+	a := newBenchAgent(b, dir, true)
 	ctx := selfContext()
 	if _, err := a.Unlock(ctx, protocol.UnlockArgs{Passphrase: protocol.Secret(agenttest.Passphrase)}); err != nil {
 		b.Fatal(err)
