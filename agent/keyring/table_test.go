@@ -11,7 +11,9 @@ import (
 )
 
 // model is what a keyring should hold: credential and secret by name.
-type model map[string]struct {
+type model map[string]modelEntry
+
+type modelEntry struct {
 	c      Credential
 	secret []byte
 }
@@ -85,10 +87,7 @@ func TestTableAgainstModel(t *testing.T) {
 				break
 			}
 			require.NoError(t, err)
-			m[name] = struct {
-				c      Credential
-				secret []byte
-			}{c, secret}
+			m[name] = modelEntry{c, secret}
 		case r < 7: // replace
 			c, secret := random(name)
 			err := k.Replace(c, secret)
@@ -97,10 +96,7 @@ func TestTableAgainstModel(t *testing.T) {
 				break
 			}
 			require.NoError(t, err)
-			m[name] = struct {
-				c      Credential
-				secret []byte
-			}{c, secret}
+			m[name] = modelEntry{c, secret}
 		default: // remove
 			err := k.Remove(name)
 			if !held {
